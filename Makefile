@@ -1,0 +1,52 @@
+# Targets for the book and its package. The README's two commands are `make book` and `make test`.
+# Both create .venv on first use and reuse it afterwards (re-installing only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# Torch is installed before refimpl so that the package's range (torch>=2.1) is already met.
+# The default is the build pip finds for TORCH_SPEC; readers with another setup pass
+# TORCH_SPEC / TORCH_INDEX (see README: GPU, other CPU machines).
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
+BUILD_FLAGS ?= -W -n --keep-going
+
+.PHONY: setup book pages notebooks notebooks-all test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -q -e ".[book,test]"
+	@touch $@
+
+# Execute the notebooks whose .md source changed since their .ipynb was executed.
+notebooks: setup
+	$(PY) tools/execute_notebooks.py --stale
+
+# Re-execute every notebook (e.g. after a change in refimpl that alters outputs).
+notebooks-all: setup
+	$(PY) tools/execute_notebooks.py --all
+
+pages: setup
+	$(PY) tools/build_pages.py
+
+book: notebooks pages
+	$(VENV)/bin/jupyter-book build . $(BUILD_FLAGS)
+	@echo "The book: $(CURDIR)/_build/html/index.html"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(PY) tools/build_pages.py
+	$(PY) -m pytest tests
+	$(PY) -m pytest --nbval-lax --sanitize-with tools/nbval_sanitize.cfg notebooks
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf _build book/generated

@@ -1,0 +1,42 @@
+"""refimpl: reference implementations of matrix and tensor factorizations.
+
+The package that the book imports. ``import refimpl`` is cheap: NumPy is the only
+heavy import; torch and numba are imported by the modules that need them, when
+they first need them.
+
+Subpackages (imported on first attribute access, e.g. ``refimpl.meta``):
+
+- ``refimpl.meta``   -- chapter 01, meta-factorization and hidden projectors
+- ``refimpl.linalg`` -- chapter 02, classical decompositions (pivoted QR so far)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from refimpl._version import __version__
+from refimpl.backend import default_device, resolve_backend
+from refimpl.seeding import as_generator, seed_everything
+
+_SUBPACKAGES = ("meta", "linalg", "reporting")
+
+__all__ = [
+    "__version__",
+    "as_generator",
+    "default_device",
+    "resolve_backend",
+    "seed_everything",
+    *_SUBPACKAGES,
+]
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        module = importlib.import_module(f"refimpl.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'refimpl' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

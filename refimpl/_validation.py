@@ -1,0 +1,112 @@
+"""Input validation shared across refimpl.
+
+Every public function checks its inputs here, early, and raises an error that names
+the argument, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from refimpl.backend import is_torch_tensor
+
+
+def _dtype_name(x) -> str:
+    return str(x.dtype).replace("torch.", "")
+
+
+def check_array(x, name: str, *, ndim: int | tuple[int, ...] = 2, batch: bool = False,
+                allow_torch: bool = True, finite: bool = True):
+    """Validate a real floating-point matrix (or batch of matrices) and return it.
+
+    NumPy inputs (and array-likes such as nested lists) come back as ``numpy.ndarray``
+    without copying when possible; torch tensors come back unchanged.
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+    name : str
+        The argument's name, used in error messages.
+    ndim : int or tuple of int
+        Accepted numbers of dimensions (ignored when ``batch`` is true).
+    batch : bool
+        Accept any number of leading batch dimensions before the last two.
+    allow_torch : bool
+        Whether a torch tensor is acceptable.
+    finite : bool
+        Reject NaN and Inf.
+    """
+    if is_torch_tensor(x):
+        if not allow_torch:
+            raise TypeError(f"{name} must be a NumPy array here; got a torch tensor")
+        if x.is_complex():
+            raise TypeError(f"{name} must be real; complex dtype {_dtype_name(x)} is not supported")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{name} must have a floating-point dtype; got {_dtype_name(x)} "
+                f"(convert with {name}.double() or {name}.float())"
+            )
+    else:
+        if x is None:
+            raise TypeError(f"{name} must be an array; got None")
+        x = np.asarray(x)
+        if x.dtype == object:
+            raise TypeError(f"{name} must be a numeric array; got dtype object")
+        if np.iscomplexobj(x):
+            raise TypeError(f"{name} must be real; complex dtype {x.dtype} is not supported")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(
+                f"{name} must have a floating-point dtype; got {x.dtype} "
+                f"(convert with {name}.astype(float))"
+            )
+    if batch:
+        if x.ndim < 2:
+            raise ValueError(
+                f"{name} must be a matrix or a batch of matrices (ndim >= 2); got shape "
+                f"{tuple(x.shape)}"
+            )
+    else:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(d) for d in allowed)
+            raise ValueError(f"{name} must have {want} dimensions; got shape {tuple(x.shape)}")
+    if any(s == 0 for s in x.shape):
+        raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
+    if finite:
+        ok = bool(x.isfinite().all()) if is_torch_tensor(x) else bool(np.isfinite(x).all())
+        if not ok:
+            raise ValueError(f"{name} contains NaN or Inf")
+    return x
+
+
+def check_rank(k, name: str, upper: int, *, what: str = "min(m, n)") -> int:
+    """Validate a target rank: an integer with ``1 <= k <= upper``."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(k).__name__}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"{name} must be at least 1; got {k}")
+    if k > upper:
+        raise ValueError(f"{name}={k} exceeds {what}={upper}")
+    return k
+
+
+def check_same_kind(name_a: str, a, name_b: str, b) -> None:
+    """Refuse to mix NumPy arrays and torch tensors in one call."""
+    if is_torch_tensor(a) != is_torch_tensor(b):
+        kinds = {True: "a torch tensor", False: "a NumPy array"}
+        raise TypeError(
+            f"{name_a} is {kinds[is_torch_tensor(a)]} but {name_b} is "
+            f"{kinds[is_torch_tensor(b)]}; pass both as the same kind"
+        )
+
+
+def check_rows(name_a: str, a, name_b: str, b, *, axis_a: int = -2, axis_b: int = -2) -> None:
+    """Check that two arrays agree in the length of the given axes."""
+    if a.shape[axis_a] != b.shape[axis_b]:
+        raise ValueError(
+            f"{name_b} must have {a.shape[axis_a]} rows to match {name_a} "
+            f"(shape {tuple(a.shape)}); got shape {tuple(b.shape)}"
+        )
