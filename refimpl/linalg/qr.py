@@ -1,0 +1,182 @@
+r"""Householder QR with column pivoting (Businger & Golub, 1965).
+
+At step :math:`j` the remaining column of largest norm is swapped to position :math:`j`,
+then a Householder reflector :math:`I - \tau v v^\top` zeroes it below the diagonal. After
+:math:`k` steps
+
+.. math:: A P = Q R, \qquad Q \in \mathbb{R}^{m\times k},\; R \in \mathbb{R}^{k\times n},
+
+with :math:`R` upper trapezoidal, :math:`|R_{11}| \ge |R_{22}| \ge \dots`, and the residual
+:math:`\|A P - Q R\|_F` equal to the norm of the trailing block that was not factorized.
+Signs are normalised so that the diagonal of :math:`R` is non-negative.
+
+Three paths: ``"numpy"`` (reference, vectorised per step), ``"numba"`` (compiled loop,
+columns stored contiguously, norms downdated as in LAPACK's ``xLAQP2``) and ``"torch"``
+(any device, batched over leading dimensions).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from refimpl import _xp
+from refimpl._validation import check_array, check_rank
+from refimpl.backend import is_torch_tensor, resolve_backend
+
+# LAPACK's threshold for recomputing a downdated column norm (tol3z = sqrt(eps)).
+_TOL3Z = float(np.sqrt(np.finfo(np.float64).eps))
+
+
+class PivotedQR(NamedTuple):
+    """``A[..., :, perm] ≈ Q @ R`` (exact when ``k = min(m, n)``)."""
+
+    Q: Any
+    R: Any
+    perm: Any
+
+    def reconstruct(self):
+        """The rank-k approximation ``Q R`` with its columns put back in A's order."""
+        QR = self.Q @ self.R
+        if is_torch_tensor(QR):
+            import torch
+
+            inv = torch.argsort(self.perm, dim=-1)
+            return torch.take_along_dim(QR, inv.unsqueeze(-2).expand_as(QR), dim=-1)
+        return QR[..., np.argsort(self.perm)]
+
+
+def cpqr(A, k: int | None = None, *, backend: str = "auto") -> PivotedQR:
+    """Householder QR with column pivoting, stopped after ``k`` steps.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) torch tensor
+        Real floating-point matrix (batches on the torch path only).
+    k : int, optional
+        Number of steps (the rank of the factorization); default ``min(m, n)``.
+    backend : {"auto", "numpy", "numba", "torch"}
+        ``"auto"`` runs the Numba kernel for NumPy input and torch for tensors.
+
+    Returns
+    -------
+    PivotedQR
+        ``Q`` (m, k) with orthonormal columns, ``R`` (k, n) upper trapezoidal with a
+        non-negative, non-increasing diagonal, and ``perm`` (n,) with ``A[:, perm] ≈ Q R``.
+    """
+    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    m, n = A.shape[-2:]
+    k = min(m, n) if k is None else check_rank(k, "k", min(m, n))
+    path = resolve_backend(backend, A, available=("numpy", "numba", "torch"), prefer="numba")
+    if path == "torch":
+        if is_torch_tensor(A):
+            return _cpqr_torch(A, k)
+        Q, R, perm = _cpqr_torch(_xp.to_torch(A), k)
+        return PivotedQR(Q.numpy(), R.numpy(), perm.numpy())
+    A_np = _xp.to_numpy(A)
+    if A_np.ndim != 2:
+        raise ValueError(f"A must be 2-D on the {path} path; got shape {A_np.shape}")
+    if path == "numba":
+        from refimpl.linalg._qr_numba import cpqr_kernel
+
+        Q, R, perm = cpqr_kernel(np.ascontiguousarray(A_np.T), k)
+    else:
+        Q, R, perm = _cpqr_numpy(A_np, k)
+    result = PivotedQR(Q, R, perm)
+    if is_torch_tensor(A):
+        import torch
+
+        return PivotedQR(*(torch.as_tensor(t, device=A.device) for t in result))
+    return result
+
+
+def _householder(x):
+    """Reflector ``H = I - tau v v^T`` with ``v[0] = 1`` and ``H x = beta e_1``."""
+    alpha = x[0]
+    sigma = np.linalg.norm(x[1:])
+    v = np.zeros_like(x)
+    v[0] = 1.0
+    if sigma == 0.0:  # nothing to annihilate: H = I
+        return v, 0.0, alpha
+    beta = -np.copysign(np.hypot(alpha, sigma), alpha)
+    v[1:] = x[1:] / (alpha - beta)
+    return v, (beta - alpha) / beta, beta
+
+
+def _cpqr_numpy(A, k):
+    """Reference path: one pivot, one reflector per step, as in the book's equations."""
+    m, n = A.shape
+    W = A.astype(np.result_type(A.dtype, np.float32), copy=True)
+    perm = np.arange(n)
+    V = np.zeros((m, k), dtype=W.dtype)
+    taus = np.zeros(k, dtype=W.dtype)
+    for j in range(k):
+        norms = np.linalg.norm(W[j:, j:], axis=0)
+        p = j + int(np.argmax(norms))
+        W[:, [j, p]] = W[:, [p, j]]
+        perm[[j, p]] = perm[[p, j]]
+        v, tau, beta = _householder(W[j:, j])
+        W[j:, j:] -= tau * np.outer(v, v @ W[j:, j:])
+        W[j, j] = beta
+        W[j + 1:, j] = 0.0
+        V[j:, j], taus[j] = v, tau
+    R = np.triu(W[:k, :])
+    # Q = H_0 H_1 ... H_{k-1} applied to the first k columns of the identity.
+    Q = np.eye(m, k, dtype=W.dtype)
+    for j in range(k - 1, -1, -1):
+        v = V[j:, j]
+        Q[j:, :] -= taus[j] * np.outer(v, v @ Q[j:, :])
+    return (*_fix_signs(Q, R), perm)
+
+
+def _fix_signs(Q, R):
+    d = np.where(np.diagonal(R) < 0, -1.0, 1.0).astype(R.dtype)
+    return Q * d, R * d[:, None]
+
+
+def _cpqr_torch(A, k):
+    """Batched torch path. Column norms are recomputed each step (exact, O(mn) per step)."""
+    import torch
+
+    W = A.clone()
+    *batch, m, n = W.shape
+    perm = torch.arange(n, device=W.device).expand(*batch, n).clone()
+    Q_refl = []
+    for j in range(k):
+        norms = torch.linalg.vector_norm(W[..., j:, j:], dim=-2)
+        p = j + torch.argmax(norms, dim=-1, keepdim=True)  # (..., 1)
+        jj = torch.full_like(p, j)
+        # Swap columns j and p of W and of perm.
+        idx = perm.new_tensor(range(n)).expand(*batch, n).clone()
+        idx.scatter_(-1, jj, p)
+        idx.scatter_(-1, p, jj)
+        W = torch.take_along_dim(W, idx.unsqueeze(-2).expand(*batch, m, n), dim=-1)
+        perm = torch.take_along_dim(perm, idx, dim=-1)
+        x = W[..., j:, j]
+        alpha = x[..., 0]
+        sigma = torch.linalg.vector_norm(x[..., 1:], dim=-1)
+        nrm = torch.sqrt(alpha**2 + sigma**2)
+        # beta = -sign(alpha) * ||x||; where sigma == 0 no reflection is needed.
+        sign = torch.where(alpha >= 0, 1.0, -1.0).to(W.dtype)
+        beta = -sign * nrm
+        denom = alpha - beta
+        safe = sigma > 0
+        v = torch.where(safe.unsqueeze(-1), x / torch.where(safe, denom, 1.0).unsqueeze(-1),
+                        torch.zeros_like(x))
+        v[..., 0] = 1.0
+        tau = torch.where(safe, (beta - alpha) / torch.where(safe, beta, 1.0),
+                          torch.zeros_like(beta))
+        block = W[..., j:, j:]
+        W = W.clone()
+        W[..., j:, j:] = block - tau[..., None, None] * v.unsqueeze(-1) * (
+            v.unsqueeze(-2) @ block)
+        Q_refl.append((v, tau))
+    R = torch.triu(W[..., :k, :])
+    Q = torch.eye(m, k, dtype=W.dtype, device=W.device).expand(*batch, m, k).clone()
+    for j in range(k - 1, -1, -1):
+        v, tau = Q_refl[j]
+        blk = Q[..., j:, :]
+        Q[..., j:, :] = blk - tau[..., None, None] * v.unsqueeze(-1) * (v.unsqueeze(-2) @ blk)
+    d = torch.where(torch.diagonal(R, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(W.dtype)
+    return PivotedQR(Q * d.unsqueeze(-2), R * d.unsqueeze(-1), perm)

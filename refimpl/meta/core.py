@@ -1,0 +1,164 @@
+r"""The projector and reconstruction equations of meta-factorization (Karpowicz, 2021).
+
+For :math:`A \in \mathbb{R}^{m\times n}`, a column factor :math:`F \in \mathbb{R}^{m\times p}`,
+a row factor :math:`H \in \mathbb{R}^{n\times q}` and test matrices :math:`B` (m×p') and
+:math:`D` (n×q'), the dual bases
+
+.. math:: Y = B\,(F^\top B)^{-1}, \qquad X = D\,(H^\top D)^{-1}
+
+satisfy :math:`Y^\top F = I` and :math:`H^\top X = I`, so :math:`F Y^\top` and
+:math:`X H^\top` are (oblique) projectors: the projector equation :math:`F Y^\top F = F`.
+The reconstruction equation :math:`F G H^\top = A` then has the general solution
+
+.. math:: G = Y^\top A X + W - Y^\top F\, W\, H^\top X
+
+for any :math:`W`. When :math:`F^\top B` is singular, ill-conditioned or not square, the
+inverse is replaced by the pseudoinverse: :math:`Y^\top = (B^\top F)^+ B^\top` is then a
+{1}-inverse of :math:`F` whenever :math:`B^\top F` has the rank of :math:`F` (e.g. ``B = F``),
+and the free term :math:`W` matters exactly when :math:`F` or :math:`H` is rank deficient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from refimpl import _xp
+from refimpl._validation import check_array, check_same_kind
+
+METHODS = ("auto", "solve", "pinv")
+
+
+class MetaFactorization(NamedTuple):
+    """``A ≈ F G Hᵀ`` with the dual bases ``Y`` (of F) and ``X`` (of H)."""
+
+    F: Any
+    G: Any
+    H: Any
+    Y: Any
+    X: Any
+
+    def reconstruct(self):
+        """``F G Hᵀ``: equals A when range(A) ⊆ range(F) and row(A) ⊆ range(H)."""
+        return self.F @ self.G @ _xp.mT(self.H)
+
+    def column_projector(self):
+        """``F Yᵀ`` (m×m), the projector onto range(F) along null(Bᵀ)."""
+        return self.F @ _xp.mT(self.Y)
+
+    def row_projector(self):
+        """``X Hᵀ`` (n×n); ``A (X Hᵀ)`` projects A's rows onto range(H) along null(Dᵀ)."""
+        return self.X @ _xp.mT(self.H)
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    return method
+
+
+def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
+    r"""The dual basis :math:`Y = B (F^\top B)^{-1}` of ``F`` with respect to test matrix ``B``.
+
+    Parameters
+    ----------
+    F : (..., m, p) array or tensor
+    B : (..., m, p') array or tensor, optional
+        Test matrix; default ``F`` (then ``F Yᵀ`` is the orthogonal projector onto range F).
+    method : {"auto", "solve", "pinv"}
+        ``"solve"`` needs a square, non-singular ``Fᵀ B`` and gives ``Yᵀ F = I`` to rounding.
+        ``"pinv"`` uses :math:`(F^\top B)^+`, defined for any shapes and ranks.
+        ``"auto"`` solves when ``Fᵀ B`` is square with condition number below
+        ``1/sqrt(eps)`` and falls back to the pseudoinverse otherwise.
+    rcond : float, optional
+        Relative cut-off for small singular values on the pseudoinverse path (default: the
+        library's, ``max(shape)·eps``).
+    """
+    F = check_array(F, "F", batch=True)
+    B = F if B is None else check_array(B, "B", batch=True)
+    check_same_kind("F", F, "B", B)
+    if B.shape[-2] != F.shape[-2]:
+        raise ValueError(
+            f"B must have {F.shape[-2]} rows to match F (shape {tuple(F.shape)}); "
+            f"got shape {tuple(B.shape)}")
+    _check_method(method)
+    M = _xp.mT(F) @ B  # p × p'
+    square = M.shape[-1] == M.shape[-2]
+    if method == "auto":
+        ok = square and bool((_xp.cond(M) < _xp.eps(M) ** -0.5).all())
+        method = "solve" if ok else "pinv"
+    if method == "solve":
+        if not square:
+            raise ValueError(
+                f"method='solve' needs a square FᵀB; F has {F.shape[-1]} columns and B has "
+                f"{B.shape[-1]}: use method='pinv'")
+        try:
+            # Y = B M^{-1}  <=>  Yᵀ = M^{-ᵀ} Bᵀ, one solve with Mᵀ.
+            return _xp.mT(_xp.solve(_xp.mT(M), _xp.mT(B)))
+        except Exception as exc:  # numpy.linalg.LinAlgError / torch's _LinAlgError
+            raise ValueError(
+                "FᵀB is singular, so the dual basis Y = B (FᵀB)⁻¹ does not exist; "
+                "use method='pinv' (or 'auto') for the pseudoinverse path") from exc
+    return B @ _xp.pinv(M, rtol=rcond)
+
+
+def oblique_projector(F, B=None, *, method: str = "auto", rcond: float | None = None):
+    r"""The projector :math:`P = F Y^\top = F (B^\top F)^{-1} B^\top` onto range F along null Bᵀ."""
+    Y = dual_basis(F, B, method=method, rcond=rcond)
+    return F @ _xp.mT(Y)
+
+
+def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
+                   rcond: float | None = None) -> MetaFactorization:
+    r"""Solve the reconstruction equation :math:`F G H^\top = A` for the core ``G``.
+
+    Parameters
+    ----------
+    A : (..., m, n) array or tensor
+    F : (..., m, p)
+        Column factor (spans, or approximates, the column space of A).
+    H : (..., n, q)
+        Row factor (spans, or approximates, the row space of A).
+    B, D : optional
+        Test matrices for F and H (defaults ``B = F``, ``D = H``: orthogonal projectors).
+    W : (..., p, q), optional
+        The free term of the general solution; only changes ``G`` when ``Yᵀ F ≠ I`` or
+        ``Hᵀ X ≠ I`` (rank-deficient factors on the pseudoinverse path).
+    method, rcond
+        How the dual bases are computed, see :func:`dual_basis`.
+
+    Returns
+    -------
+    MetaFactorization
+        ``reconstruct()`` gives ``(F Yᵀ) A (X Hᵀ)``, which is A itself when the ranges of F
+        and H contain those of A.
+    """
+    A = check_array(A, "A", batch=True)
+    F = check_array(F, "F", batch=True)
+    H = check_array(H, "H", batch=True)
+    for name, arr in (("F", F), ("H", H)):
+        check_same_kind("A", A, name, arr)
+    if F.shape[-2] != A.shape[-2]:
+        raise ValueError(
+            f"F must have {A.shape[-2]} rows to match A (shape {tuple(A.shape)}); "
+            f"got shape {tuple(F.shape)}")
+    if H.shape[-2] != A.shape[-1]:
+        raise ValueError(
+            f"H must have {A.shape[-1]} rows, one per column of A (shape {tuple(A.shape)}); "
+            f"got shape {tuple(H.shape)}")
+    Y = dual_basis(F, B, method=method, rcond=rcond)
+    X = dual_basis(H, D, method=method, rcond=rcond)
+    G = _xp.mT(Y) @ A @ X
+    if W is not None:
+        W = check_array(W, "W", batch=True)
+        check_same_kind("A", A, "W", W)
+        want = (F.shape[-1], H.shape[-1])
+        if tuple(W.shape[-2:]) != want:
+            raise ValueError(f"W must have shape {want} (columns of F, columns of H); "
+                             f"got {tuple(W.shape)}")
+        G = G + W - _xp.mT(Y) @ F @ W @ _xp.mT(H) @ X
+    return MetaFactorization(F, G, H, Y, X)
+
+
+def projector_residual(F, Y) -> float:
+    r"""Relative residual of the projector equation, :math:`\|F Y^\top F - F\|_F / \|F\|_F`."""
+    return float((_xp.fro(F @ _xp.mT(Y) @ F - F) / _xp.fro(F)).max())
