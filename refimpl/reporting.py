@@ -56,3 +56,15 @@ def _plain(v):
     if isinstance(v, list | tuple):
         return [_plain(x) for x in v]
     return v
+
+
+def show_source(obj):
+    """Display the source of a refimpl function or class, highlighted, in a notebook.
+
+    The book's notebooks never define algorithms; they show refimpl's code with this.
+    """
+    import inspect
+
+    from IPython.display import Code
+
+    return Code(inspect.getsource(obj), language="python")

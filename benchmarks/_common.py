@@ -1,0 +1,88 @@
+"""Shared timing and reporting for the benchmarks (schema rendered by tools/build_pages.py)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
+                sync: Callable[[], None] | None = None) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs.
+
+    ``sync`` (e.g. ``torch.cuda.synchronize``) is called after each run so that
+    asynchronous devices are timed to completion.
+    """
+    for _ in range(warmup):
+        fn()
+        if sync:
+            sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import numpy as np
+    import scipy
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = sorted({f"{p.get('internal_api')} {p.get('version')} "
+                               f"({p.get('num_threads')} threads)" for p in threadpool_info()})
+    except ImportError:
+        pass
+    return info
+
+
+def write_result(name: str, *, title: str, description: str, ours: str, peer: str,
+                 device: str, rows: list[dict], extra: dict | None = None) -> Path:
+    """Write ``benchmarks/results/<name>.json`` in the schema the benchmarks page renders.
+
+    Each row has ``case``, ``ours_s``, ``peer_s``, ``ratio`` (ours / peer; below 1 means we
+    are faster) and any quality fields (errors, recall, ...).
+    """
+    for row in rows:
+        missing = {"case", "ours_s", "peer_s", "ratio"} - set(row)
+        if missing:
+            raise ValueError(f"benchmark row {row} lacks {sorted(missing)}")
+    payload = {
+        "benchmark": name,
+        "title": title,
+        "description": description,
+        "ours": ours,
+        "peer": peer,
+        "device": device,
+        "machine": machine(),
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows": rows,
+        **(extra or {}),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
