@@ -4,9 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# Torch is installed before refimpl so that the package's range (torch>=2.1) is already met.
-# The default is the build pip finds for TORCH_SPEC; readers with another setup pass
-# TORCH_SPEC / TORCH_INDEX (see README: GPU, other CPU machines).
+# Torch is installed before refimpl (unless the environment already has one) so that the
+# package's range (torch>=2.1) is already met. The default is the build pip finds for
+# TORCH_SPEC; readers with another setup pass TORCH_SPEC / TORCH_INDEX (see README).
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 BUILD_FLAGS ?= -W -n --keep-going
@@ -18,7 +18,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	@$(PY) -c "import torch" 2>/dev/null || \
+	  $(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[book,test]"
 	@touch $@
 
@@ -43,7 +44,7 @@ lint: setup
 test: setup lint
 	$(PY) tools/build_pages.py
 	$(PY) -m pytest tests
-	$(PY) -m pytest --nbval-lax --sanitize-with tools/nbval_sanitize.cfg notebooks
+	$(PY) -m pytest --nbval-lax --nbval-sanitize-with tools/nbval_sanitize.cfg notebooks
 
 bench: setup
 	$(PY) -m benchmarks
