@@ -18,7 +18,7 @@ from refimpl._version import __version__
 from refimpl.backend import default_device, resolve_backend
 from refimpl.seeding import as_generator, seed_everything
 
-_SUBPACKAGES = ("meta", "linalg", "reporting")
+_SUBPACKAGES = ("linalg", "matrices", "meta", "reporting")
 
 __all__ = [
     "__version__",

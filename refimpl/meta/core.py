@@ -74,13 +74,15 @@ def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
         library's, ``max(shape)·eps``).
     """
     F = check_array(F, "F", batch=True)
-    B = F if B is None else check_array(B, "B", batch=True)
+    _check_method(method)
+    if B is None:
+        return _orthogonal_dual(F, method, rcond)
+    B = check_array(B, "B", batch=True)
     check_same_kind("F", F, "B", B)
     if B.shape[-2] != F.shape[-2]:
         raise ValueError(
             f"B must have {F.shape[-2]} rows to match F (shape {tuple(F.shape)}); "
             f"got shape {tuple(B.shape)}")
-    _check_method(method)
     M = _xp.mT(F) @ B  # p × p'
     square = M.shape[-1] == M.shape[-2]
     if method == "auto":
@@ -99,6 +101,26 @@ def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
                 "FᵀB is singular, so the dual basis Y = B (FᵀB)⁻¹ does not exist; "
                 "use method='pinv' (or 'auto') for the pseudoinverse path") from exc
     return B @ _xp.pinv(M, rtol=rcond)
+
+
+def _orthogonal_dual(F, method, rcond):
+    """``Y = F (FᵀF)⁻¹`` without forming FᵀF (which would square F's condition number).
+
+    With ``F = Q R``: ``Yᵀ = R⁻¹ Qᵀ``; on the pseudoinverse path ``Y = (F⁺)ᵀ``.
+    """
+    if method != "pinv" and F.shape[-1] <= F.shape[-2]:
+        Q, R = _xp.qr(F)
+        if method == "solve" or bool((_xp.cond(R) < _xp.eps(R) ** -0.5).all()):
+            try:
+                return _xp.mT(_xp.solve(R, _xp.mT(Q)))
+            except Exception as exc:
+                raise ValueError(
+                    "F is rank deficient, so FᵀF is singular and Y = F (FᵀF)⁻¹ does not "
+                    "exist; use method='pinv' (or 'auto')") from exc
+    elif method == "solve":
+        raise ValueError(f"method='solve' needs F with at least as many rows as columns; "
+                         f"got shape {tuple(F.shape)}: use method='pinv'")
+    return _xp.mT(_xp.pinv(F, rtol=rcond))
 
 
 def oblique_projector(F, B=None, *, method: str = "auto", rcond: float | None = None):

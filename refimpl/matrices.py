@@ -1,0 +1,42 @@
+"""Test matrices with a prescribed spectrum, for tests, notebooks and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refimpl._validation import check_rank
+from refimpl.seeding import as_generator
+
+
+def random_orthonormal(m: int, k: int, *, seed=None) -> np.ndarray:
+    """An m×k matrix with Haar-distributed orthonormal columns (QR of a Gaussian, sign-fixed)."""
+    k = check_rank(k, "k", m, what="m")
+    rng = as_generator(seed)
+    Q, R = np.linalg.qr(rng.standard_normal((m, k)))
+    return Q * np.where(np.diagonal(R) < 0, -1.0, 1.0)
+
+
+def matrix_with_spectrum(m: int, n: int, s, *, seed=None, dtype=np.float64) -> np.ndarray:
+    """``U diag(s) Vᵀ`` with random orthonormal U (m×r), V (n×r), r = len(s)."""
+    s = np.asarray(s, dtype=float)
+    if s.ndim != 1 or s.size == 0 or np.any(s < 0) or not np.all(np.isfinite(s)):
+        raise ValueError("s must be a non-empty 1-D array of finite, non-negative values")
+    check_rank(s.size, "len(s)", min(m, n))
+    rng = as_generator(seed)
+    U = random_orthonormal(m, s.size, seed=rng)
+    V = random_orthonormal(n, s.size, seed=rng)
+    return ((U * s) @ V.T).astype(dtype)
+
+
+def geometric_spectrum(r: int, cond: float) -> np.ndarray:
+    """r singular values decaying geometrically from 1 to ``1/cond``."""
+    r = check_rank(r, "r", 10**7, what="a sane size")
+    if not cond >= 1:
+        raise ValueError(f"cond must be >= 1; got {cond}")
+    return np.logspace(0, -np.log10(cond), r) if r > 1 else np.ones(1)
+
+
+def low_rank_matrix(m: int, n: int, rank: int, *, cond: float = 10.0, seed=None,
+                    dtype=np.float64) -> np.ndarray:
+    """An m×n matrix of exact rank ``rank`` whose non-zero singular values span ``cond``."""
+    return matrix_with_spectrum(m, n, geometric_spectrum(rank, cond), seed=seed, dtype=dtype)
