@@ -41,10 +41,13 @@ book: notebooks pages
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Unit, property and peer tests; nbval re-executes every notebook; then a strict build of the
+# book from the committed outputs (broken references, citations or labels fail it).
 test: setup lint
 	$(PY) tools/build_pages.py
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval-lax --nbval-sanitize-with tools/nbval_sanitize.cfg notebooks
+	$(VENV)/bin/jupyter-book build . $(BUILD_FLAGS) -q --path-output _build/check
 
 bench: setup
 	$(PY) -m benchmarks

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# "ci" (default) keeps property tests fast on two cores; HYPOTHESIS_PROFILE=thorough digs deeper.
-settings.register_profile("ci", max_examples=25, deadline=None,
+# "ci" (default) keeps property tests fast on two cores and derandomized, so that a failure in CI
+# reproduces locally; HYPOTHESIS_PROFILE=thorough draws fresh random examples and digs deeper.
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=300, deadline=None)
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -51,7 +51,7 @@ def test_oblique_norm_is_secant_of_largest_principal_angle(rng):
 def test_exact_reconstruction_when_ranges_contain_A(m, n, r, seed):
     rng = np.random.default_rng(seed)
     A = low_rank_matrix(m, n, r, cond=10, seed=rng)
-    U, s, Vt = np.linalg.svd(A)
+    U, _, Vt = np.linalg.svd(A)
     # Any bases of the ranges (mixed by random invertible matrices) and random test matrices.
     F = U[:, :r] @ rng.standard_normal((r, r))
     H = Vt[:r].T @ rng.standard_normal((r, r))
