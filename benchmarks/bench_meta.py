@@ -1,9 +1,8 @@
-"""Chapter 01 benchmarks.
+"""Chapter 01 benchmark: each meta-factorization instance vs the direct library computation of
+the same thing, on one rank-50 matrix (1000×600): the price of going through the general routine.
 
-1. Numba pivoted QR (refimpl.linalg.cpqr) vs LAPACK's xGEQP3 through
-   ``scipy.linalg.qr(..., pivoting=True)``, square sizes 64 to 1024.
-2. Each meta-factorization instance vs the direct library computation of the same thing,
-   on one rank-50 matrix (1000×600): the price of going through the general routine.
+The pivoted-QR kernel itself (Numba vs LAPACK's xGEQP3, sizes 64 to 1024) is measured with the
+other chapter 02 kernels in ``bench_linalg.py``.
 """
 
 from __future__ import annotations
@@ -12,39 +11,12 @@ import numpy as np
 import scipy.linalg
 
 from benchmarks._common import median_time, write_result
-from refimpl.linalg import cpqr
 from refimpl.matrices import geometric_spectrum, matrix_with_spectrum
 from refimpl.meta import cpqr_meta, cur, generalized_nystrom, pinv_meta, svd_meta, ulv, utv
 
 
 def _rel(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
-def bench_cpqr(sizes=(64, 128, 256, 512, 1024)):
-    rng = np.random.default_rng(0)
-    cpqr(rng.standard_normal((8, 8)))  # compile (or load the cached kernel) first
-    rows = []
-    for n in sizes:
-        A = rng.standard_normal((n, n))
-        reps = 7 if n <= 256 else 3
-        ours = median_time(lambda A=A: cpqr(A, backend="numba"), repeats=reps)
-        peer = median_time(lambda A=A: scipy.linalg.qr(A, pivoting=True, mode="economic"),
-                           repeats=reps)
-        Q, R, perm = cpqr(A)
-        _, _, P = scipy.linalg.qr(A, pivoting=True, mode="economic")
-        rows.append({"case": f"{n}×{n}", "ours_s": ours, "peer_s": peer, "ratio": ours / peer,
-                     "rel_residual": _rel(Q @ R, A[:, perm]),
-                     "same_pivots": bool(np.array_equal(perm, P))})
-        print(rows[-1])
-    write_result(
-        "meta_cpqr", title="Pivoted QR: Numba kernel vs LAPACK (geqp3)",
-        description="Householder QR with column pivoting, Q formed explicitly, float64. "
-                    "Ours: the unblocked Businger–Golub loop compiled with Numba (Q formed "
-                    "in blocked WY form); peer: scipy.linalg.qr(pivoting=True, "
-                    "mode='economic').",
-        ours="refimpl.linalg.cpqr(backend='numba')",
-        peer="scipy.linalg.qr(pivoting=True)", device="cpu", rows=rows)
 
 
 def bench_instances(m=1000, n=600, k=50):
@@ -117,7 +89,6 @@ def bench_instances(m=1000, n=600, k=50):
 
 
 def main():
-    bench_cpqr()
     bench_instances()
 
 

@@ -10,9 +10,12 @@ with :math:`R` upper trapezoidal, :math:`|R_{11}| \ge |R_{22}| \ge \dots`, and t
 :math:`\|A P - Q R\|_F` equal to the norm of the trailing block that was not factorized.
 Signs are normalised so that the diagonal of :math:`R` is non-negative.
 
-Three paths: ``"numpy"`` (reference, vectorised per step), ``"numba"`` (compiled loop,
-columns stored contiguously, norms downdated as in LAPACK's ``xLAQP2``) and ``"torch"``
-(any device, batched over leading dimensions).
+Without the pivot search the same loop is plain Householder QR (:func:`householder_qr`,
+NumPy and torch paths).
+
+Three paths for :func:`cpqr`: ``"numpy"`` (reference, vectorised per step), ``"numba"``
+(compiled loop, columns stored contiguously, norms downdated as in LAPACK's ``xLAQP2``) and
+``"torch"`` (any device, batched over leading dimensions).
 """
 
 from __future__ import annotations
@@ -91,6 +94,47 @@ def cpqr(A, k: int | None = None, *, backend: str = "auto") -> PivotedQR:
     return result
 
 
+class QR(NamedTuple):
+    """``A = Q @ R`` with orthonormal columns in ``Q`` and upper triangular ``R``."""
+
+    Q: Any
+    R: Any
+
+    def reconstruct(self):
+        return self.Q @ self.R
+
+
+def householder_qr(A, *, backend: str = "auto") -> QR:
+    r"""Reduced Householder QR without pivoting: :math:`A = QR`.
+
+    Reflector :math:`j` zeroes column :math:`j` below the diagonal; ``Q`` is the product of
+    the reflectors applied to the first :math:`\min(m, n)` columns of the identity. The
+    diagonal of ``R`` is made non-negative, which makes the factorization unique when
+    ``A`` has full column rank (the same ``Q, R`` that any other QR returns after the same
+    sign fix).
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) torch tensor
+    backend : {"auto", "numpy", "torch"}
+
+    Returns
+    -------
+    QR
+        ``Q`` (..., m, k) and ``R`` (..., k, n) with ``k = min(m, n)``.
+    """
+    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    k = min(A.shape[-2:])
+    path = resolve_backend(backend, A, available=("numpy", "torch"))
+    if path == "torch":
+        Q, R, _ = _cpqr_torch(_xp.as_path(A, "torch"), k, pivot=False)
+        return QR(_xp.like_input(Q, A), _xp.like_input(R, A))
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-D on the numpy path; got shape {tuple(A.shape)}")
+    Q, R, _ = _cpqr_numpy(_xp.to_numpy(A), k, pivot=False)
+    return QR(_xp.like_input(Q, A), _xp.like_input(R, A))
+
+
 def _householder(x):
     """Reflector ``H = I - tau v v^T`` with ``v[0] = 1`` and ``H x = beta e_1``."""
     alpha = x[0]
@@ -104,18 +148,22 @@ def _householder(x):
     return v, (beta - alpha) / beta, beta
 
 
-def _cpqr_numpy(A, k):
-    """Reference path: one pivot, one reflector per step, as in the book's equations."""
+def _cpqr_numpy(A, k, pivot=True):
+    """Reference path: one pivot, one reflector per step, as in the book's equations.
+
+    With ``pivot=False`` this is plain Householder QR (:func:`refimpl.linalg.householder_qr`).
+    """
     m, n = A.shape
     W = A.astype(np.result_type(A.dtype, np.float32), copy=True)
     perm = np.arange(n)
     V = np.zeros((m, k), dtype=W.dtype)
     taus = np.zeros(k, dtype=W.dtype)
     for j in range(k):
-        norms = np.linalg.norm(W[j:, j:], axis=0)
-        p = j + int(np.argmax(norms))
-        W[:, [j, p]] = W[:, [p, j]]
-        perm[[j, p]] = perm[[p, j]]
+        if pivot:
+            norms = np.linalg.norm(W[j:, j:], axis=0)
+            p = j + int(np.argmax(norms))
+            W[:, [j, p]] = W[:, [p, j]]
+            perm[[j, p]] = perm[[p, j]]
         v, tau, beta = _householder(W[j:, j])
         W[j:, j:] -= tau * np.outer(v, v @ W[j:, j:])
         W[j, j] = beta
@@ -135,8 +183,11 @@ def _fix_signs(Q, R):
     return Q * d, R * d[:, None]
 
 
-def _cpqr_torch(A, k):
-    """Batched torch path. Column norms are recomputed each step (exact, O(mn) per step)."""
+def _cpqr_torch(A, k, pivot=True):
+    """Batched torch path. Column norms are recomputed each step (exact, O(mn) per step).
+
+    With ``pivot=False`` this is plain Householder QR.
+    """
     import torch
 
     W = A.clone()
@@ -144,15 +195,16 @@ def _cpqr_torch(A, k):
     perm = torch.arange(n, device=W.device).expand(*batch, n).clone()
     Q_refl = []
     for j in range(k):
-        norms = torch.linalg.vector_norm(W[..., j:, j:], dim=-2)
-        p = j + torch.argmax(norms, dim=-1, keepdim=True)  # (..., 1)
-        jj = torch.full_like(p, j)
-        # Swap columns j and p of W and of perm.
-        idx = perm.new_tensor(range(n)).expand(*batch, n).clone()
-        idx.scatter_(-1, jj, p)
-        idx.scatter_(-1, p, jj)
-        W = torch.take_along_dim(W, idx.unsqueeze(-2).expand(*batch, m, n), dim=-1)
-        perm = torch.take_along_dim(perm, idx, dim=-1)
+        if pivot:
+            norms = torch.linalg.vector_norm(W[..., j:, j:], dim=-2)
+            p = j + torch.argmax(norms, dim=-1, keepdim=True)  # (..., 1)
+            jj = torch.full_like(p, j)
+            # Swap columns j and p of W and of perm.
+            idx = perm.new_tensor(range(n)).expand(*batch, n).clone()
+            idx.scatter_(-1, jj, p)
+            idx.scatter_(-1, p, jj)
+            W = torch.take_along_dim(W, idx.unsqueeze(-2).expand(*batch, m, n), dim=-1)
+            perm = torch.take_along_dim(perm, idx, dim=-1)
         x = W[..., j:, j]
         alpha = x[..., 0]
         sigma = torch.linalg.vector_norm(x[..., 1:], dim=-1)
