@@ -6,8 +6,10 @@ they first need them.
 
 Subpackages (imported on first attribute access, e.g. ``refimpl.meta``):
 
-- ``refimpl.meta``   -- chapter 01, meta-factorization and hidden projectors
-- ``refimpl.linalg`` -- chapter 02, classical decompositions (pivoted QR so far)
+- ``refimpl.meta``      -- chapter 01, meta-factorization and hidden projectors
+- ``refimpl.linalg``    -- chapter 02, classical decompositions
+- ``refimpl.attention`` -- chapter 11, factored attention and the KV cache
+- ``refimpl.matrices``  -- test matrices with prescribed spectra
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from refimpl._version import __version__
 from refimpl.backend import default_device, resolve_backend
 from refimpl.seeding import as_generator, seed_everything
 
-_SUBPACKAGES = ("linalg", "matrices", "meta", "reporting")
+_SUBPACKAGES = ("attention", "linalg", "matrices", "meta", "reporting")
 
 __all__ = [
     "__version__",

@@ -1,0 +1,95 @@
+"""Chapter 11: factored attention and the KV cache.
+
+Every variant is a ``torch.nn.Module`` with a training forward over a sequence and a decoding
+forward that appends to an explicit :class:`KVCache` (which reports its size), all sharing one
+RoPE (:func:`rope`) and one masked attention kernel (:func:`causal_attention`):
+
+- :class:`MultiHeadAttention`, :class:`GroupedQueryAttention`, :class:`MultiQueryAttention`;
+- :class:`MultiHeadLatentAttention` (MLA, with the absorbed-weights inference form);
+- :class:`MultiMatrixFactorizationAttention` (MFA; ``key_reuse=True`` for MFA-KR);
+- :class:`TensorProductAttention` (TPA);
+- :class:`MatryoshkaKVAttention` (orthogonal, truncatable key/value coordinates for the cache
+  of an MHA/GQA layer, PCA-initialised).
+
+:func:`kv_cache_elements` and :func:`attention_parameters` are the closed forms the tests
+check the modules against; :class:`TinyLM` is the byte-level model of the experiments.
+:mod:`refimpl.attention.linear` holds the linear-time models written as structured matrices
+(SSD's semiseparable form; the delta rule of DeltaNet and DeltaProduct), each in quadratic,
+recurrent and chunked forms that agree.
+"""
+
+from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
+from refimpl.attention.cache import KVCache
+from refimpl.attention.formulas import (
+    KINDS,
+    attention_parameters,
+    decode_attention_flops,
+    kv_cache_elements,
+    make_attention,
+    prefilled_decode_step,
+)
+from refimpl.attention.linear import (
+    delta_product_chunked,
+    delta_product_recurrent,
+    delta_rule_chunked,
+    delta_rule_recurrent,
+    ssd_chunked,
+    ssd_matrix,
+    ssd_quadratic,
+    ssd_recurrent,
+)
+from refimpl.attention.lm import (
+    TinyLM,
+    TrainResult,
+    compare_variants,
+    evaluate_lm,
+    stdlib_bytes,
+    train_lm,
+)
+from refimpl.attention.matryoshka import MatryoshkaKVAttention, pca_basis
+from refimpl.attention.mfa import MultiMatrixFactorizationAttention
+from refimpl.attention.mla import MultiHeadLatentAttention
+from refimpl.attention.rope import RotaryEmbedding, rope
+from refimpl.attention.standard import (
+    GroupedQueryAttention,
+    MultiHeadAttention,
+    MultiQueryAttention,
+)
+from refimpl.attention.tpa import TensorProductAttention
+
+__all__ = [
+    "KINDS",
+    "CausalSelfAttention",
+    "GroupedQueryAttention",
+    "KVCache",
+    "MatryoshkaKVAttention",
+    "MultiHeadAttention",
+    "MultiHeadLatentAttention",
+    "MultiMatrixFactorizationAttention",
+    "MultiQueryAttention",
+    "RMSNorm",
+    "RotaryEmbedding",
+    "TensorProductAttention",
+    "TinyLM",
+    "TrainResult",
+    "attention_parameters",
+    "causal_attention",
+    "compare_variants",
+    "decode_attention_flops",
+    "delta_product_chunked",
+    "delta_product_recurrent",
+    "delta_rule_chunked",
+    "delta_rule_recurrent",
+    "evaluate_lm",
+    "kv_cache_elements",
+    "make_attention",
+    "pca_basis",
+    "prefilled_decode_step",
+    "rope",
+    "ssd_chunked",
+    "ssd_matrix",
+    "ssd_quadratic",
+    "ssd_recurrent",
+    "stdlib_bytes",
+    "train_lm",
+]

@@ -1,0 +1,101 @@
+"""MatryoshkaKV: orthogonal projections of cached keys and values with nested truncation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations
+
+from refimpl._validation import check_array
+from refimpl.attention._checks import positive_int
+from refimpl.attention._core import CausalSelfAttention, causal_attention
+from refimpl.attention.standard import GroupedQueryAttention
+
+
+def pca_basis(samples: torch.Tensor) -> torch.Tensor:
+    """Orthogonal bases of the principal directions of ``samples`` (…, n, d), by variance.
+
+    Returns (…, d, d) with columns sorted by decreasing second moment ``E[x xᵀ]`` (the
+    projection is applied to uncentred keys and values, so the uncentred moment is the one
+    whose leading eigenvectors minimise the truncation error).
+    """
+    check_array(samples, "samples", batch=True)
+    moment = samples.transpose(-1, -2) @ samples / samples.shape[-2]
+    _, vecs = torch.linalg.eigh(moment)
+    return vecs.flip(-1)
+
+
+class MatryoshkaKVAttention(CausalSelfAttention):
+    """A GQA/MHA layer whose cache stores keys and values in orthogonal coordinates, truncated.
+
+    For each KV head, orthogonal ``U_K, U_V ∈ O(d_h)`` (trainable, kept orthogonal by a
+    parametrization). The layer caches ``k U_K[:, :r_K]`` and ``v U_V[:, :r_V]``; a query is
+    projected by the same ``U_K[:, :r_K]`` so that scores are ``q U_r U_rᵀ kᵀ``, and the
+    attention output is mapped back by ``U_V[:, :r_V]ᵀ``. With full ranks this is exactly the
+    wrapped layer; any leading block (``key_rank``, ``value_rank``, changeable at any time)
+    gives a smaller cache, ``2·n_kv·… → n_kv (r_K + r_V)`` elements per token. The
+    projections are applied after RoPE.
+
+    :meth:`init_pca` sets ``U_K, U_V`` to the principal directions of calibration keys and
+    values, the initialisation that makes truncation least harmful before any training.
+    """
+
+    def __init__(self, base: GroupedQueryAttention, key_rank: int | None = None,
+                 value_rank: int | None = None):
+        super().__init__()
+        if not isinstance(base, GroupedQueryAttention):
+            raise TypeError(f"base must be a GroupedQueryAttention (MHA/GQA/MQA); got "
+                            f"{type(base).__name__}")
+        self.base = base
+        self.d_model, self.n_heads = base.d_model, base.n_heads
+        Hk, dh = base.n_kv_heads, base.head_dim
+        p = next(base.parameters())
+        eye = torch.eye(dh, dtype=p.dtype, device=p.device).expand(Hk, dh, dh)
+        self.u_k = parametrizations.orthogonal(_Basis(eye.clone()), "weight")
+        self.u_v = parametrizations.orthogonal(_Basis(eye.clone()), "weight")
+        self.key_rank = dh if key_rank is None else key_rank
+        self.value_rank = dh if value_rank is None else value_rank
+
+    def __setattr__(self, name, value):
+        if name in ("key_rank", "value_rank"):
+            value = positive_int(value, name)
+            if value > self.base.head_dim:
+                raise ValueError(f"{name}={value} exceeds head_dim={self.base.head_dim}")
+        super().__setattr__(name, value)
+
+    @torch.no_grad()
+    def init_pca(self, x: torch.Tensor) -> None:
+        """Set the bases to the principal directions of the keys and values of ``x`` (B, T, d)."""
+        _, k, v = self.base.qkv(x)                       # (B, H, T, dh), KV heads repeated
+        G = self.base.n_heads // self.base.n_kv_heads
+        k, v = k[:, ::G], v[:, ::G]                      # (B, Hk, T, dh)
+        flat = lambda t: t.transpose(0, 1).reshape(t.shape[1], -1, t.shape[-1])  # noqa: E731
+        self.u_k.weight = pca_basis(flat(k))
+        self.u_v.weight = pca_basis(flat(v))
+
+    def cache_fields(self):
+        Hk = self.base.n_kv_heads
+        return {"k": (Hk, self.key_rank), "v": (Hk, self.value_rank)}
+
+    def _attend(self, x, positions, cache):
+        b = self.base
+        q = self._heads(b.w_q(x), b.n_heads)
+        k = self._heads(b.w_k(x), b.n_kv_heads)
+        if b.rope is not None:
+            q, k = b.rope(q, positions), b.rope(k, positions)
+        v = self._heads(b.w_v(x), b.n_kv_heads)
+        Uk = self.u_k.weight[..., : self.key_rank]                         # (Hk, dh, r_K)
+        Uv = self.u_v.weight[..., : self.value_rank]                       # (Hk, dh, r_V)
+        G = b.n_heads // b.n_kv_heads
+        q_c = q @ Uk.repeat_interleave(G, dim=0)                           # (B, H, T, r_K)
+        kv = self._store(cache, k=(k @ Uk).transpose(1, 2), v=(v @ Uv).transpose(1, 2))
+        o = causal_attention(q_c, kv["k"].transpose(1, 2), kv["v"].transpose(1, 2),
+                             q_start=int(positions[0]), scale=b.head_dim**-0.5)
+        o = o @ Uv.transpose(-1, -2).repeat_interleave(G, dim=0)           # back to d_h
+        return b.w_o(self._merge(o))
+
+
+class _Basis(nn.Module):
+    def __init__(self, init: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(init)

@@ -1,0 +1,89 @@
+"""Multi-matrix factorization attention (MFA) and its key-reuse form (MFA-KR)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from refimpl.attention._checks import positive_int
+from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
+
+
+class MultiMatrixFactorizationAttention(CausalSelfAttention):
+    """MFA: many large query heads from a low-rank query, one shared key head and value head.
+
+    ``q = W_up · RMSNorm(S_Q x)`` split into ``m = n_heads`` heads of dimension ``C = head_dim``
+    (``S_Q``: d → C_q, ``W_up``: C_q → m·C); one key ``k = S_K x`` and one value ``v = S_V x``
+    (each C) shared by all heads; RoPE on every query head and on the key; output
+    ``W_O [o_1; …; o_m]``. Cache per token: ``2C``.
+
+    ``key_reuse=True`` is MFA-KR: there is no ``S_V``; the value is re-parameterised from the
+    key *before* RoPE, ``v = k (I + N diag(α))`` with ``N ∈ ℝ^{C×C}`` and ``α ∈ ℝ^C``
+    (this is the paper's ``S_V = S_K + α ⊙ N S_K`` read with row vectors, the only reading
+    whose shapes agree). Only the pre-RoPE key is cached (``C`` per token); cached keys are
+    rotated by their positions when scoring, and the value map is applied after the
+    attention-weighted sum (it is linear and shared by the heads). ``α`` starts at 0
+    (value = key at initialisation) and ``N`` at a scaled Gaussian, so both get gradients.
+
+    Parameters
+    ----------
+    d_model : width d.
+    n_heads : m query heads.
+    head_dim : C, the head dimension and the shared key/value dimension.
+    q_latent_dim : C_q, the query bottleneck; default ``head_dim``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, head_dim: int, q_latent_dim: int | None = None,
+                 *, key_reuse: bool = False, rope_base: float = 10000.0):
+        super().__init__()
+        if rope_base is None:
+            raise ValueError("MFA needs RoPE: rope_base must be a number, not None")
+        self.d_model = positive_int(d_model, "d_model")
+        self.n_heads = positive_int(n_heads, "n_heads")
+        self.head_dim = positive_int(head_dim, "head_dim")
+        self.q_latent_dim = positive_int(head_dim if q_latent_dim is None else q_latent_dim,
+                                         "q_latent_dim")
+        self.key_reuse = bool(key_reuse)
+        C, m = self.head_dim, self.n_heads
+        self.s_q = nn.Linear(d_model, self.q_latent_dim, bias=False)
+        self.q_norm = RMSNorm(self.q_latent_dim)
+        self.w_up = nn.Linear(self.q_latent_dim, m * C, bias=False)
+        self.s_k = nn.Linear(d_model, C, bias=False)
+        if self.key_reuse:
+            self.s_v = None
+            self.n_mix = nn.Parameter(torch.randn(C, C) / C**0.5)
+            self.alpha = nn.Parameter(torch.zeros(C))
+        else:
+            self.s_v = nn.Linear(d_model, C, bias=False)
+        self.w_o = nn.Linear(m * C, d_model, bias=False)
+        self.rope = self._make_rope(C, rope_base)
+
+    def cache_fields(self):
+        if self.key_reuse:
+            return {"k_pre_rope": (self.head_dim,)}
+        return {"k": (self.head_dim,), "v": (self.head_dim,)}
+
+    def value_from_key(self, k_pre: torch.Tensor) -> torch.Tensor:
+        """MFA-KR's value ``k (I + N diag(α))`` from the pre-RoPE key (last axis C)."""
+        return k_pre + (k_pre @ self.n_mix) * self.alpha
+
+    def _attend(self, x, positions, cache):
+        q = self.rope(self._heads(self.w_up(self.q_norm(self.s_q(x))), self.n_heads), positions)
+        k_new = self.s_k(x)
+        q_start = int(positions[0])
+        if self.key_reuse:
+            k_pre = self._store(cache, k_pre_rope=k_new)["k_pre_rope"]       # (B, Tk, C)
+            all_pos = torch.arange(k_pre.shape[1], device=x.device)
+            # The value map is linear and shared by every head, so Σ_j p_j v_j equals
+            # (Σ_j p_j k_j)(I + N diag α): attend with the pre-RoPE keys as values and map
+            # once per query instead of once per cached token.
+            o = causal_attention(q, self.rope(k_pre, all_pos)[:, None], k_pre[:, None],
+                                 q_start=q_start)
+            return self.w_o(self._merge(self.value_from_key(o)))
+        kv = self._store(cache, k=self.rope(k_new, positions), v=self.s_v(x))
+        o = causal_attention(q, kv["k"][:, None], kv["v"][:, None], q_start=q_start)
+        return self.w_o(self._merge(o))
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, n_heads={self.n_heads}, head_dim={self.head_dim}, "
+                f"q_latent_dim={self.q_latent_dim}, key_reuse={self.key_reuse}")

@@ -1,0 +1,81 @@
+"""Rotary position embedding (RoPE), the one implementation every attention variant uses.
+
+A vector ``x ∈ ℝ^D`` (``D`` even) at position ``p`` is rotated pairwise: its two halves
+``(x₁, x₂)`` become ``(x₁ cos θp − x₂ sin θp, x₂ cos θp + x₁ sin θp)`` with
+``θ_i = base^(−2i/D)``. The "rotate half" pairing (coordinate ``i`` with ``i + D/2``) is a fixed
+permutation of the RoFormer paper's adjacent pairing; scores are the same up to that
+permutation of the weights. Because the rotation acts on the last axis only, it commutes with
+any linear map on the other axes, which is what tensor product attention relies on.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from refimpl.attention._checks import positive_int
+
+
+def rope_angles(positions: torch.Tensor, dim: int, base: float = 10000.0):
+    """``(cos, sin)`` of the angles ``p · θ_i`` (float64, shape ``(T, dim/2)``)."""
+    half = dim // 2
+    inv_freq = base ** (-torch.arange(half, dtype=torch.float64, device=positions.device) / half)
+    angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the halves of ``x``'s last axis by ``(cos, sin)`` of shape ``(T, D/2)``."""
+    half = x.shape[-1] // 2
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+
+def _check(x: torch.Tensor, positions: torch.Tensor) -> None:
+    if x.shape[-1] % 2:
+        raise ValueError(f"rope needs an even last dimension; got {x.shape[-1]}")
+    if positions.ndim != 1 or positions.shape[0] != x.shape[-2]:
+        raise ValueError(
+            f"positions must have shape ({x.shape[-2]},) to match x's sequence axis; "
+            f"got {tuple(positions.shape)}"
+        )
+
+
+def rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotate the last axis of ``x`` (shape ``(..., T, D)``) by the angles of ``positions`` (T,).
+
+    The angles are computed in float64 and cast to ``x``'s dtype.
+    """
+    _check(x, positions)
+    return apply_rotary(x, *rope_angles(positions, x.shape[-1], base))
+
+
+class RotaryEmbedding(nn.Module):
+    """RoPE as a module: ``RotaryEmbedding(dim)(x, positions)`` equals :func:`rope`."""
+
+    def __init__(self, dim: int, base: float = 10000.0):
+        super().__init__()
+        self.dim = positive_int(dim, "rope dim")
+        if self.dim % 2:
+            raise ValueError(f"rope dim must be even; got {dim}")
+        if not base > 1:
+            raise ValueError(f"rope base must be greater than 1; got {base}")
+        self.base = float(base)
+        self._table: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """:func:`rope` with the cos/sin table kept (and grown by doubling) between calls."""
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"x's last dimension must be {self.dim}; got {x.shape[-1]}")
+        _check(x, positions)
+        need = int(positions.max()) + 1 if positions.numel() else 0
+        table = self._table
+        if table is None or table[0].shape[0] < need or table[0].device != x.device:
+            size = max(need, 2 * (table[0].shape[0] if table is not None else 0), 64)
+            table = self._table = rope_angles(torch.arange(size, device=x.device), self.dim,
+                                              self.base)
+        return apply_rotary(x, table[0][positions], table[1][positions])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, base={self.base:g}"
