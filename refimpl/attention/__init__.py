@@ -9,7 +9,9 @@ RoPE (:func:`rope`) and one masked attention kernel (:func:`causal_attention`):
 - :class:`MultiMatrixFactorizationAttention` (MFA; ``key_reuse=True`` for MFA-KR);
 - :class:`TensorProductAttention` (TPA);
 - :class:`MatryoshkaKVAttention` (orthogonal, truncatable key/value coordinates for the cache
-  of an MHA/GQA layer, PCA-initialised).
+  of an MHA/GQA layer, PCA-initialised);
+- :class:`AffinityPooling` (multi-head attention pooling whose heads share one low-rank
+  factorization of the affinity, LAMA) and the :class:`SnippetClassifier` it is tried in.
 
 :func:`kv_cache_elements` and :func:`attention_parameters` are the closed forms the tests
 check the modules against; :class:`TinyLM` is the byte-level model of the experiments.
@@ -19,6 +21,7 @@ recurrent and chunked forms that agree.
 """
 
 from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
+from refimpl.attention.affinity import AffinityPooling, SnippetClassifier
 from refimpl.attention.cache import KVCache
 from refimpl.attention.formulas import (
     KINDS,
@@ -59,6 +62,7 @@ from refimpl.attention.tpa import TensorProductAttention
 
 __all__ = [
     "KINDS",
+    "AffinityPooling",
     "CausalSelfAttention",
     "GroupedQueryAttention",
     "KVCache",
@@ -69,6 +73,7 @@ __all__ = [
     "MultiQueryAttention",
     "RMSNorm",
     "RotaryEmbedding",
+    "SnippetClassifier",
     "TensorProductAttention",
     "TinyLM",
     "TrainResult",
