@@ -177,7 +177,7 @@ def test_generator_is_deterministic(tmp_path):
 
 
 # The generator's checks, on a copy of the data in a temporary repository whose notebooks
-# are empty stand-ins: these tests do not depend on the real notebooks being written.
+# are stand-ins (the real MyST sources, for their section labels, and empty .ipynb files).
 
 
 @pytest.fixture
@@ -187,10 +187,10 @@ def fake_root(tmp_path) -> Path:
                     ignore=shutil.ignore_patterns("measured"))
     shutil.copy(ROOT / "_toc.yml", root / "_toc.yml")
     for doc in NOTEBOOK_DOCS:
-        for suffix in (".md", ".ipynb"):
-            path = root / (doc + suffix)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("{}\n" if suffix == ".ipynb" else "# stub\n", encoding="utf-8")
+        path = root / doc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / (doc + ".md"), path.with_suffix(".md"))
+        path.with_suffix(".ipynb").write_text("{}\n", encoding="utf-8")
     (root / "benchmarks" / "results").mkdir(parents=True)
     return root
 
@@ -299,5 +299,6 @@ def test_generator_links_and_checks_section_labels(fake_root):
     _edit_yaml(fake_root, "reproductions.yaml",
                lambda d: d["claims"][0].update(section=f"{doc}#no-such-label"))
     assert "section label 'no-such-label' is not a MyST target" in _problems(fake_root)
-    (fake_root / (doc + ".md")).write_text("(no-such-label)=\n## A section\n", encoding="utf-8")
+    with open(fake_root / (doc + ".md"), "a", encoding="utf-8") as f:
+        f.write("\n(no-such-label)=\n## A section\n")
     assert "{ref}`no-such-label`" in bp.build(fake_root)["reproductions.md"]
