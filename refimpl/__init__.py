@@ -9,6 +9,7 @@ Subpackages (imported on first attribute access, e.g. ``refimpl.meta``):
 - ``refimpl.meta``      -- chapter 01, meta-factorization and hidden projectors
 - ``refimpl.linalg``    -- chapter 02, classical decompositions
 - ``refimpl.sketch``    -- chapter 03, randomized and sketching methods
+- ``refimpl.lora``      -- chapter 09, LoRA and its variants
 - ``refimpl.attention`` -- chapter 11, factored attention and the KV cache
 - ``refimpl.matrices``  -- test matrices with prescribed spectra
 """
@@ -21,7 +22,7 @@ from refimpl._version import __version__
 from refimpl.backend import default_device, resolve_backend
 from refimpl.seeding import as_generator, seed_everything
 
-_SUBPACKAGES = ("attention", "linalg", "matrices", "meta", "reporting", "sketch")
+_SUBPACKAGES = ("attention", "linalg", "lora", "matrices", "meta", "reporting", "sketch")
 
 __all__ = [
     "__version__",

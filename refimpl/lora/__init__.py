@@ -1,0 +1,155 @@
+"""Chapter 09: LoRA and its variants, on one adapter mechanism.
+
+Style (one for every method): a frozen configuration dataclass per method
+(``LoRAConfig(rank, alpha, init=...)``, ``DoRAConfig``, ``VeRAConfig``, ...) and
+
+    model = wrap(model, target, config)          # in place; returns the model
+
+which freezes every parameter of ``model`` and replaces each ``torch.nn.Linear`` (for LoRA also
+``torch.nn.Embedding``) named by ``target`` (a regex on full names, or a list of names / name
+suffixes as PEFT's ``target_modules``) by the method's layer (``LoRALinear``, ``DoRALinear``,
+``VeRALinear``, ..., all subclasses of :class:`AdapterLayer`, holding the original module as
+``.base``). Then
+
+- ``merge(model)`` / ``unmerge(model)`` (and ``layer.merge()``, ``layer.unmerge()``,
+  ``layer.safe_merge()``): fold the adapters into the base weights and back; merging is safe
+  by default (refuses NaN/Inf results);
+- ``save_adapter(model, path)`` / ``load_adapter(model, path)``: the adapters' tensors only,
+  in safetensors;
+- ``trainable_parameters(model)``: the count, equal to each method's formula;
+- ``input_covariances(model, target, batches)``: calibration covariances for CorDA;
+- ``cpu_peak_memory(fn)``: transient CPU memory of a call (torch's memory profiler).
+
+Base weights change only through ``merge`` or a method's documented residual (PiSSA, MiLoRA,
+OLoRA, CorDA, NLoRA/IntTune, SVFit, LQ-LoRA replace ``W`` by ``W − ΔW₀`` so that the output
+is unchanged at step 0).
+
+Modules: :mod:`~refimpl.lora.lora` (LoRA, rsLoRA, PiSSA, MiLoRA, OLoRA, CorDA, SLoRA, NLoRA,
+IntTune), :mod:`~refimpl.lora.dora` (DoRA with the factored norm, EDoRA),
+:mod:`~refimpl.lora.vera` (VeRA), :mod:`~refimpl.lora.singular` (SVFit, SVFT, QR-LoRA),
+:mod:`~refimpl.lora.curlora` (CURLoRA), :mod:`~refimpl.lora.lqlora` (LQ-LoRA and its
+quantizers), :mod:`~refimpl.lora.shared` (tier B: LoTR, NoRA),
+:mod:`~refimpl.lora.kronecker` (tier B: the Kronecker-product SVD and SoKA),
+:mod:`~refimpl.lora.riemann` (tier B: RiemannLoRA and its Riemannian optimizer).
+Importing this subpackage imports torch.
+"""
+
+from refimpl.lora._core import (
+    AdapterLayer,
+    adapter_layers,
+    cpu_peak_memory,
+    input_covariances,
+    load_adapter,
+    merge,
+    save_adapter,
+    trainable_parameters,
+    unmerge,
+    wrap,
+)
+from refimpl.lora.curlora import CURLoRAConfig, CURLoRALinear, curlora_indices
+from refimpl.lora.dora import (
+    DoRAConfig,
+    DoRALinear,
+    EDoRAConfig,
+    EDoRALinear,
+    dora_norm_dense,
+    dora_norm_factored,
+)
+from refimpl.lora.kronecker import KronSVD, SoKAConfig, SoKALinear, kron_shape, kron_svd
+from refimpl.lora.lora import (
+    LoRAConfig,
+    LoRAEmbedding,
+    LoRALinear,
+    NLoRAConfig,
+    NLoRALinear,
+    corda_damped_covariance,
+    corda_factors,
+    nystrom_factors,
+    olora_factors,
+    pissa_factors,
+)
+from refimpl.lora.lqlora import (
+    LQDecomposition,
+    LQLoRAConfig,
+    LQLoRALinear,
+    allocate_bits,
+    lq_decompose,
+    nf_codebook,
+    nf_quantize,
+    uniform_quantize,
+)
+from refimpl.lora.riemann import RiemannianSGD, RiemannLoRAConfig, RiemannLoRALinear
+from refimpl.lora.shared import LoTRConfig, LoTRLinear, NoRAConfig, NoRALinear
+from refimpl.lora.singular import (
+    QRLoRAConfig,
+    QRLoRALinear,
+    SVFitConfig,
+    SVFitLinear,
+    SVFTConfig,
+    SVFTLinear,
+    energy_rank,
+    svft_pattern,
+)
+from refimpl.lora.vera import VeRAConfig, VeRALinear
+
+__all__ = [
+    "AdapterLayer",
+    "CURLoRAConfig",
+    "CURLoRALinear",
+    "DoRAConfig",
+    "DoRALinear",
+    "EDoRAConfig",
+    "EDoRALinear",
+    "KronSVD",
+    "LQDecomposition",
+    "LQLoRAConfig",
+    "LQLoRALinear",
+    "LoRAConfig",
+    "LoRAEmbedding",
+    "LoRALinear",
+    "LoTRConfig",
+    "LoTRLinear",
+    "NLoRAConfig",
+    "NLoRALinear",
+    "NoRAConfig",
+    "NoRALinear",
+    "QRLoRAConfig",
+    "QRLoRALinear",
+    "RiemannLoRAConfig",
+    "RiemannLoRALinear",
+    "RiemannianSGD",
+    "SVFTConfig",
+    "SVFTLinear",
+    "SVFitConfig",
+    "SVFitLinear",
+    "SoKAConfig",
+    "SoKALinear",
+    "VeRAConfig",
+    "VeRALinear",
+    "adapter_layers",
+    "allocate_bits",
+    "corda_damped_covariance",
+    "corda_factors",
+    "cpu_peak_memory",
+    "curlora_indices",
+    "dora_norm_dense",
+    "dora_norm_factored",
+    "energy_rank",
+    "input_covariances",
+    "kron_shape",
+    "kron_svd",
+    "load_adapter",
+    "lq_decompose",
+    "merge",
+    "nf_codebook",
+    "nf_quantize",
+    "nystrom_factors",
+    "olora_factors",
+    "pissa_factors",
+    "save_adapter",
+    "svft_pattern",
+    "trainable_parameters",
+    "uniform_quantize",
+    "unmerge",
+    "wrap",
+]

@@ -1,0 +1,82 @@
+"""CURLoRA: frozen CUR columns and rows of W with inverted sampling probabilities, a
+zero-initialised trainable core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from refimpl import _xp
+from refimpl._validation import check_array, check_rank
+from refimpl.lora._core import AdapterLayer
+from refimpl.seeding import as_generator
+
+__all__ = ["CURLoRAConfig", "CURLoRALinear", "curlora_indices"]
+
+
+def curlora_indices(W, c: int, *, eps: float = 1e-12, seed=None):
+    """Row and column indices for CURLoRA.
+
+    Probabilities proportional to the squared row / column norms, inverted
+    (``p̃ ∝ 1/(p + eps)``) so that low-energy directions are preferred, and ``c`` distinct
+    indices drawn from them (the authors' code samples with replacement and keeps duplicates,
+    which wastes rank; here every index is distinct). Returns ``(rows, cols)`` (NumPy).
+    """
+    W = check_array(W, "W")
+    c = check_rank(c, "c", min(W.shape))
+    rng = as_generator(seed)
+    W2 = np.asarray(_xp.to_numpy(W), dtype=np.float64) ** 2
+    picks = []
+    for energy in (W2.sum(1), W2.sum(0)):
+        p = energy / energy.sum()
+        q = 1.0 / (p + eps)
+        picks.append(np.sort(rng.choice(p.size, size=c, replace=False, p=q / q.sum())))
+    return picks[0], picks[1]
+
+
+@dataclass(frozen=True)
+class CURLoRAConfig:
+    """CURLoRA ``h = W x + α·C U R x`` computed as ``((x Rᵀ) Uᵀ) Cᵀ``: ``C = W[:, J]``,
+    ``R = W[I, :]`` frozen (from :func:`curlora_indices`), ``U`` (c×c) zero at init and the
+    only trainable part (``c²`` per layer). The base weight is not changed."""
+
+    rank: int = 8
+    alpha: float = 1.0
+    seed: Any = 0
+
+    def __post_init__(self):
+        check_rank(self.rank, "rank", 2**31)
+
+    def prepare(self, targets, covariances):
+        return {"rng": as_generator(self.seed)}
+
+    def build(self, base, name, ctx) -> CURLoRALinear:
+        W = base.weight.detach()
+        c = check_rank(self.rank, "rank", min(W.shape), what=f"min(d_out, d_in) of {name}")
+        rows, cols = curlora_indices(W, c, seed=ctx["rng"])
+        return CURLoRALinear(base, W[:, torch.as_tensor(cols)], W[torch.as_tensor(rows)],
+                             self.alpha)
+
+
+class CURLoRALinear(AdapterLayer):
+    """``y = base(x) + α((x Rᵀ) Uᵀ) Cᵀ`` with trainable ``cur_U`` (c×c)."""
+
+    extra_state_names = ("cur_C", "cur_R")
+
+    def __init__(self, base: nn.Linear, C, R, alpha: float = 1.0):
+        super().__init__(base)
+        f = self._factory()
+        self.alpha = float(alpha)
+        self.register_buffer("cur_C", C.to(**f).contiguous())
+        self.register_buffer("cur_R", R.to(**f).contiguous())
+        self.cur_U = nn.Parameter(torch.zeros(R.shape[0], C.shape[1], **f))
+
+    def adapter_forward(self, x, base_out):
+        return base_out + self.alpha * (((x @ self.cur_R.mT) @ self.cur_U.mT) @ self.cur_C.mT)
+
+    def delta_weight(self):
+        return self.alpha * (self.cur_C.float() @ self.cur_U.float() @ self.cur_R.float())

@@ -1,0 +1,126 @@
+"""Tier-B adapters built from shared or frozen factors: LoTR (a Tucker-2 update shared across
+layers) and NoRA (an inner LoRA between frozen SVD factors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from refimpl._validation import check_rank
+from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
+from refimpl.lora.lora import _check_alpha, _scale, pissa_factors
+
+__all__ = ["LoTRConfig", "LoTRLinear", "NoRAConfig", "NoRALinear"]
+
+
+@dataclass(frozen=True)
+class LoTRConfig:
+    """LoTR: the updates of all wrapped layers form a Tucker-2 tensor,
+    ``ΔW_l = s·B G_l A`` with ``A`` (r×d_in) and ``B`` (d_out×r) shared by every layer and a
+    core ``G_l`` (r×r) per layer, all trained; ``s = α/r``. All targets must have the same
+    shape. Initialisation: ``A`` Kaiming-uniform, ``G_l = I``, ``B = 0`` (output unchanged at
+    step 0). Trainable: ``r(d_in + d_out) + L r²`` for ``L`` layers."""
+
+    rank: int = 8
+    alpha: float | None = None
+    seed: Any = 0
+
+    def __post_init__(self):
+        check_rank(self.rank, "rank", 2**31)
+        if self.alpha is not None:
+            _check_alpha(self.alpha)
+
+    @property
+    def scaling(self) -> float:
+        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
+
+    def prepare(self, targets, covariances):
+        shapes = {tuple(m.weight.shape) for m in targets.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"LoTR shares its factors, so all targets need one shape; got "
+                             f"{sorted(shapes)}")
+        (d_out, d_in), = shapes
+        r = check_rank(self.rank, "rank", min(d_out, d_in), what="min(d_out, d_in)")
+        ref = next(iter(targets.values())).weight
+        A = kaiming_uniform((r, d_in), torch_generator(self.seed), device=ref.device,
+                            dtype=ref.dtype)
+        return {"A": nn.Parameter(A), "B": nn.Parameter(torch.zeros(d_out, r, device=ref.device,
+                                                                    dtype=ref.dtype))}
+
+    def build(self, base, name, ctx) -> LoTRLinear:
+        return LoTRLinear(base, ctx["A"], ctx["B"], self.scaling)
+
+
+class LoTRLinear(AdapterLayer):
+    """``y = base(x) + s·((x Aᵀ) Gᵀ) Bᵀ`` with ``lotr_A``, ``lotr_B`` shared parameters."""
+
+    def __init__(self, base: nn.Linear, A: nn.Parameter, B: nn.Parameter, scaling: float):
+        super().__init__(base)
+        self.scaling = float(scaling)
+        self.lotr_A, self.lotr_B = A, B
+        self.lotr_G = nn.Parameter(torch.eye(A.shape[0], **self._factory()))
+
+    def adapter_forward(self, x, base_out):
+        return base_out + ((x @ self.lotr_A.mT) @ (self.scaling * self.lotr_G).mT) @ self.lotr_B.mT
+
+    def delta_weight(self):
+        return self.scaling * (self.lotr_B.float() @ self.lotr_G.float() @ self.lotr_A.float())
+
+
+@dataclass(frozen=True)
+class NoRAConfig:
+    """NoRA (our reading of the abstract): the outer factors ``B₀ = U_r√S_r``,
+    ``A₀ = √S_r V_rᵀ`` come from the top-``r`` SVD of ``W`` and stay frozen; an inner LoRA of
+    rank ``inner_rank`` acts between them, ``ΔW = s·B₀ (b a) A₀`` with ``a`` Kaiming-uniform
+    and ``b = 0``, ``s = α/r_inner``. The base weight is unchanged. Trainable:
+    ``2 r r_inner`` per layer."""
+
+    rank: int = 16
+    inner_rank: int = 4
+    alpha: float | None = None
+    seed: Any = 0
+
+    def __post_init__(self):
+        check_rank(self.rank, "rank", 2**31)
+        check_rank(self.inner_rank, "inner_rank", self.rank, what="rank")
+        if self.alpha is not None:
+            _check_alpha(self.alpha)
+
+    @property
+    def scaling(self) -> float:
+        r = self.inner_rank
+        return _scale(r, r if self.alpha is None else self.alpha, False)
+
+    def prepare(self, targets, covariances):
+        return {"gen": torch_generator(self.seed)}
+
+    def build(self, base, name, ctx) -> NoRALinear:
+        d_out, d_in = base.weight.shape
+        r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
+        A0, B0, _ = pissa_factors(base.weight.detach(), r, 1.0)
+        a = kaiming_uniform((self.inner_rank, r), ctx["gen"])
+        return NoRALinear(base, A0, B0, a, self.scaling)
+
+
+class NoRALinear(AdapterLayer):
+    """``y = base(x) + s·(((x A₀ᵀ) aᵀ) bᵀ) B₀ᵀ`` with trainable ``inner_a``, ``inner_b``."""
+
+    def __init__(self, base: nn.Linear, A0, B0, a, scaling: float):
+        super().__init__(base)
+        f = self._factory()
+        self.scaling = float(scaling)
+        self.register_buffer("outer_A", A0.to(**f).contiguous(), persistent=False)
+        self.register_buffer("outer_B", B0.to(**f).contiguous(), persistent=False)
+        self.inner_a = nn.Parameter(a.to(**f))
+        self.inner_b = nn.Parameter(torch.zeros(A0.shape[0], a.shape[0], **f))
+
+    def adapter_forward(self, x, base_out):
+        h = (x @ self.outer_A.mT) @ self.inner_a.mT
+        return base_out + ((h * self.scaling) @ self.inner_b.mT) @ self.outer_B.mT
+
+    def delta_weight(self):
+        inner = self.inner_b.float() @ self.inner_a.float()
+        return self.scaling * (self.outer_B.float() @ inner @ self.outer_A.float())
