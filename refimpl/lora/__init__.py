@@ -6,10 +6,10 @@ Style (one for every method): a frozen configuration dataclass per method
     model = wrap(model, target, config)          # in place; returns the model
 
 which freezes every parameter of ``model`` and replaces each ``torch.nn.Linear`` (for LoRA also
-``torch.nn.Embedding``) named by ``target`` (a regex on full names, or a list of names / name
-suffixes as PEFT's ``target_modules``) by the method's layer (``LoRALinear``, ``DoRALinear``,
-``VeRALinear``, ..., all subclasses of :class:`AdapterLayer`, holding the original module as
-``.base``). Then
+``torch.nn.Embedding`` and ``torch.nn.Conv2d``) named by ``target`` (a regex on full names, or a
+list of names / name suffixes as PEFT's ``target_modules``) by the method's layer
+(``LoRALinear``, ``LoRAConv2d``, ``DoRALinear``, ``VeRALinear``, ..., all subclasses of
+:class:`AdapterLayer`, holding the original module as ``.base``). Then
 
 - ``merge(model)`` / ``unmerge(model)`` (and ``layer.merge()``, ``layer.unmerge()``,
   ``layer.safe_merge()``): fold the adapters into the base weights and back; merging is safe
@@ -28,9 +28,13 @@ Modules: :mod:`~refimpl.lora.lora` (LoRA, rsLoRA, PiSSA, MiLoRA, OLoRA, CorDA, S
 IntTune), :mod:`~refimpl.lora.dora` (DoRA with the factored norm, EDoRA),
 :mod:`~refimpl.lora.vera` (VeRA), :mod:`~refimpl.lora.singular` (SVFit, SVFT, QR-LoRA),
 :mod:`~refimpl.lora.curlora` (CURLoRA), :mod:`~refimpl.lora.lqlora` (LQ-LoRA and its
-quantizers), :mod:`~refimpl.lora.shared` (tier B: LoTR, NoRA),
+quantizers), :mod:`~refimpl.lora.shared` (tier B: LoTR, NoRA, Block-LoRA),
 :mod:`~refimpl.lora.kronecker` (tier B: the Kronecker-product SVD and SoKA),
-:mod:`~refimpl.lora.riemann` (tier B: RiemannLoRA and its Riemannian optimizer).
+:mod:`~refimpl.lora.riemann` (tier B: RiemannLoRA and its Riemannian optimizer),
+:mod:`~refimpl.lora.clover` (tier B: CLOVER on attention pairs),
+:mod:`~refimpl.lora.merging` (tier B: Decom-Renorm-Merge of task updates),
+:mod:`~refimpl.lora.flora` (tier B: FLoRA, Tucker-format updates of linear and conv layers),
+:mod:`~refimpl.lora.dota` (tier B: DoTA, MPO adapters initialised from the weight).
 Importing this subpackage imports torch.
 """
 
@@ -46,6 +50,7 @@ from refimpl.lora._core import (
     unmerge,
     wrap,
 )
+from refimpl.lora.clover import CLOVERFactors, CLOVERLinear, clover_orthogonalize, clover_wrap
 from refimpl.lora.curlora import CURLoRAConfig, CURLoRALinear, curlora_indices
 from refimpl.lora.dora import (
     DoRAConfig,
@@ -55,9 +60,12 @@ from refimpl.lora.dora import (
     dora_norm_dense,
     dora_norm_factored,
 )
+from refimpl.lora.dota import DoTAConfig, DoTALinear, mpo_decompose, mpo_modes, mpo_to_matrix
+from refimpl.lora.flora import FLoRAConfig, FLoRAConv2d, FLoRALinear
 from refimpl.lora.kronecker import KronSVD, SoKAConfig, SoKALinear, kron_shape, kron_svd
 from refimpl.lora.lora import (
     LoRAConfig,
+    LoRAConv2d,
     LoRAEmbedding,
     LoRALinear,
     NLoRAConfig,
@@ -78,8 +86,16 @@ from refimpl.lora.lqlora import (
     nf_quantize,
     uniform_quantize,
 )
+from refimpl.lora.merging import DRMDecomposition, drm_decompose, drm_merge
 from refimpl.lora.riemann import RiemannianSGD, RiemannLoRAConfig, RiemannLoRALinear
-from refimpl.lora.shared import LoTRConfig, LoTRLinear, NoRAConfig, NoRALinear
+from refimpl.lora.shared import (
+    BlockLoRAConfig,
+    BlockLoRALinear,
+    LoTRConfig,
+    LoTRLinear,
+    NoRAConfig,
+    NoRALinear,
+)
 from refimpl.lora.singular import (
     QRLoRAConfig,
     QRLoRALinear,
@@ -94,17 +110,28 @@ from refimpl.lora.vera import VeRAConfig, VeRALinear
 
 __all__ = [
     "AdapterLayer",
+    "BlockLoRAConfig",
+    "BlockLoRALinear",
+    "CLOVERFactors",
+    "CLOVERLinear",
     "CURLoRAConfig",
     "CURLoRALinear",
+    "DRMDecomposition",
     "DoRAConfig",
     "DoRALinear",
+    "DoTAConfig",
+    "DoTALinear",
     "EDoRAConfig",
     "EDoRALinear",
+    "FLoRAConfig",
+    "FLoRAConv2d",
+    "FLoRALinear",
     "KronSVD",
     "LQDecomposition",
     "LQLoRAConfig",
     "LQLoRALinear",
     "LoRAConfig",
+    "LoRAConv2d",
     "LoRAEmbedding",
     "LoRALinear",
     "LoTRConfig",
@@ -128,12 +155,16 @@ __all__ = [
     "VeRALinear",
     "adapter_layers",
     "allocate_bits",
+    "clover_orthogonalize",
+    "clover_wrap",
     "corda_damped_covariance",
     "corda_factors",
     "cpu_peak_memory",
     "curlora_indices",
     "dora_norm_dense",
     "dora_norm_factored",
+    "drm_decompose",
+    "drm_merge",
     "energy_rank",
     "input_covariances",
     "kron_shape",
@@ -141,6 +172,9 @@ __all__ = [
     "load_adapter",
     "lq_decompose",
     "merge",
+    "mpo_decompose",
+    "mpo_modes",
+    "mpo_to_matrix",
     "nf_codebook",
     "nf_quantize",
     "nystrom_factors",

@@ -1,7 +1,8 @@
 """The adapter mechanism shared by every method of chapter 09.
 
-An adapter layer owns the frozen ``torch.nn.Linear`` (or, for LoRA, ``torch.nn.Embedding``)
-it wraps (``layer.base``) and its own factors. Each method's layer implements three things:
+An adapter layer owns the frozen ``torch.nn.Linear`` (or, for LoRA, ``torch.nn.Embedding`` or
+``torch.nn.Conv2d``) it wraps (``layer.base``) and its own factors. Each method's layer
+implements three things:
 
 - ``adapter_forward(x, base_out)``: the output of the wrapped layer (``base_out`` is
   ``base(x)``, bias included);
@@ -182,11 +183,17 @@ def wrap(model: nn.Module, target, config, *,
         m = modules[n]
         if isinstance(m, AdapterLayer) or any(n.startswith(o + ".") for o in chosen if o != n):
             raise ValueError(f"module {n!r} is already adapted or nested in a target")
-        embedding_ok = getattr(config, "supports_embedding", False)
-        if not (isinstance(m, nn.Linear) or (embedding_ok and isinstance(m, nn.Embedding))):
-            kinds = "nn.Linear and nn.Embedding" if embedding_ok else "only nn.Linear"
+        kinds = [nn.Linear]
+        if getattr(config, "supports_embedding", False):
+            kinds.append(nn.Embedding)
+        if getattr(config, "supports_conv2d", False):
+            kinds.append(nn.Conv2d)
+        if not isinstance(m, tuple(kinds)):
+            allowed = [f"nn.{k.__name__}" for k in kinds]
+            said = f"only {allowed[0]}" if len(allowed) == 1 else \
+                ", ".join(allowed[:-1]) + " and " + allowed[-1]
             raise TypeError(f"module {n!r} is a {type(m).__name__}; {type(config).__name__} "
-                            f"adapts {kinds}")
+                            f"adapts {said}")
         if not m.weight.is_floating_point():
             raise TypeError(f"module {n!r} has a non-float weight ({m.weight.dtype})")
     for p in model.parameters():

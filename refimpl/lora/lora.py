@@ -1,5 +1,6 @@
-"""LoRA, rsLoRA and the initialisation family (PiSSA, MiLoRA, OLoRA, CorDA), and the
-three-factor adapters ``ΔW = s B N A`` (SLoRA, NLoRA, IntTune)."""
+"""LoRA, rsLoRA and the initialisation family (PiSSA, MiLoRA, OLoRA, CorDA), LoRA on
+``nn.Embedding`` and ``nn.Conv2d``, and the three-factor adapters ``ΔW = s B N A`` (SLoRA,
+NLoRA, IntTune)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
 
 __all__ = [
     "LoRAConfig",
+    "LoRAConv2d",
     "LoRAEmbedding",
     "LoRALinear",
     "NLoRAConfig",
@@ -133,9 +135,10 @@ class LoRAConfig:
     ``"corda_ipm"``, ``"corda_kpm"`` (these need ``covariances`` in :func:`wrap`). All
     initialisations leave the model's output unchanged; the non-``"lora"`` ones do so by
     replacing the base weight with the residual ``W − s B A``. ``alpha`` defaults to ``rank``.
-    ``nn.Embedding`` targets get a :class:`LoRAEmbedding` (``init="lora"`` only).
+    ``nn.Embedding`` targets get a :class:`LoRAEmbedding` (``init="lora"`` only), ``nn.Conv2d``
+    targets a :class:`LoRAConv2d` (``init="lora"`` only, ``groups=1`` only).
     ``dropout`` is applied to the adapter's input only, in training mode (PEFT's
-    ``lora_dropout``; Linear targets).
+    ``lora_dropout``; Linear and Conv2d targets).
     """
 
     rank: int = 8
@@ -160,6 +163,7 @@ class LoRAConfig:
         return _scale(self.rank, self.rank if self.alpha is None else self.alpha, self.rslora)
 
     supports_embedding = True
+    supports_conv2d = True
 
     def prepare(self, targets, covariances):
         if self.init.startswith("corda"):
@@ -169,7 +173,9 @@ class LoRAConfig:
                                  "compute them with refimpl.lora.input_covariances")
         return {"gen": torch_generator(self.seed), "cov": covariances}
 
-    def build(self, base: nn.Module, name: str, ctx) -> LoRALinear | LoRAEmbedding:
+    def build(self, base: nn.Module, name: str, ctx) -> LoRALinear | LoRAEmbedding | LoRAConv2d:
+        if isinstance(base, nn.Conv2d):
+            return self._build_conv2d(base, name, ctx)
         if isinstance(base, nn.Embedding):
             if self.init != "lora":
                 raise ValueError(f"{name} is an embedding: only init='lora' is defined for it")
@@ -199,6 +205,20 @@ class LoRAConfig:
             C = ctx["cov"][name].to(W.device)
             A, B, Wr = corda_factors(W, C, r, s, mode=self.init[-3:])
         layer.set_factors(A, B, residual=Wr)
+        return layer
+
+    def _build_conv2d(self, base: nn.Conv2d, name: str, ctx) -> LoRAConv2d:
+        if self.init != "lora":
+            raise NotImplementedError(
+                f"LoRAConfig(init={self.init!r}) is not implemented for torch.nn.Conv2d "
+                f"({name}); only init='lora' (with or without rslora) is")
+        d_out, c_in, kh, kw = base.weight.shape
+        d_in = c_in * kh * kw
+        r = check_rank(self.rank, "rank", min(d_in, d_out),
+                       what=f"min(out_channels, in_channels·kh·kw) of {name}")
+        layer = LoRAConv2d(base, r, self.scaling, dropout=self.dropout)
+        A = kaiming_uniform((r, d_in), ctx["gen"]).reshape(r, c_in, kh, kw)
+        layer.set_factors(A, torch.zeros(d_out, r, 1, 1))
         return layer
 
 
@@ -251,6 +271,56 @@ class LoRAEmbedding(LoRALinear):
 
     def delta_weight(self):
         return super().delta_weight().mT
+
+
+class LoRAConv2d(AdapterLayer):
+    """LoRA on ``nn.Conv2d`` (``groups=1``): ``y = conv(x; W₀) + s·B ⋆ (A ⋆ x)`` where ``A`` is a
+    convolution ``in_channels → r`` with the base's kernel size, stride, padding, dilation and
+    padding mode (``lora_A``, r×c_in×kh×kw, Kaiming-uniform) and ``B`` a 1×1 convolution
+    ``r → out_channels`` (``lora_B``, c_out×r×1×1, zero at init), PEFT's layout. The update of
+    the kernel is ``ΔW = s·(B_mat A_mat)`` reshaped to c_out×c_in×kh×kw, with ``A_mat`` the
+    r×(c_in·kh·kw) flattening of ``A``; trainable ``r(c_in·kh·kw + c_out)``."""
+
+    base_types = (nn.Conv2d,)
+
+    def __init__(self, base: nn.Conv2d, rank: int, scaling: float, *, dropout: float = 0.0):
+        super().__init__(base)
+        if base.groups != 1:
+            raise ValueError(f"LoRAConv2d adapts only groups=1 convolutions; got groups="
+                             f"{base.groups}")
+        f = self._factory()
+        d_out, c_in, kh, kw = base.weight.shape
+        self.rank, self.scaling, self.dropout = rank, float(scaling), float(dropout)
+        self.lora_A = nn.Parameter(torch.zeros(rank, c_in, kh, kw, **f))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, rank, 1, 1, **f))
+
+    @property
+    def in_features(self) -> int:
+        """``in_channels``."""
+        return self.base.in_channels
+
+    @property
+    def out_features(self) -> int:
+        """``out_channels``."""
+        return self.base.out_channels
+
+    @torch.no_grad()
+    def set_factors(self, A, B) -> None:
+        """Set ``A`` (r×c_in×kh×kw) and ``B`` (c_out×r×1×1)."""
+        self.lora_A.copy_(A)
+        self.lora_B.copy_(B)
+
+    def adapter_forward(self, x, base_out):
+        if self.dropout and self.training:
+            x = nn.functional.dropout(x, self.dropout)
+        # the base's own convolution routine (padding mode, stride, padding, dilation) with A
+        h = self.base._conv_forward(x, self.lora_A, None)
+        return base_out + nn.functional.conv2d(h, self.lora_B) * self.scaling
+
+    def delta_weight(self):
+        B = self.lora_B.float().flatten(1)
+        A = self.lora_A.float().flatten(1)
+        return (self.scaling * (B @ A)).reshape(self.base.weight.shape)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Tier-B adapters built from shared or frozen factors: LoTR (a Tucker-2 update shared across
-layers) and NoRA (an inner LoRA between frozen SVD factors)."""
+layers), NoRA (an inner LoRA between frozen SVD factors) and Block-LoRA (one down-projection
+block shared by every input block)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from refimpl._validation import check_rank
 from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
 from refimpl.lora.lora import _check_alpha, _scale, pissa_factors
 
-__all__ = ["LoTRConfig", "LoTRLinear", "NoRAConfig", "NoRALinear"]
+__all__ = [
+    "BlockLoRAConfig",
+    "BlockLoRALinear",
+    "LoTRConfig",
+    "LoTRLinear",
+    "NoRAConfig",
+    "NoRALinear",
+]
 
 
 @dataclass(frozen=True)
@@ -124,3 +132,71 @@ class NoRALinear(AdapterLayer):
     def delta_weight(self):
         inner = self.inner_b.float() @ self.inner_a.float()
         return self.scaling * (self.outer_B.float() @ inner @ self.outer_A.float())
+
+
+@dataclass(frozen=True)
+class BlockLoRAConfig:
+    """Block-LoRA (our reading of the abstract of Zhou et al., "One Head Eight Arms"): LoRA's
+    down-projection ``A`` (r×d_in) is cut into ``n_blocks`` column blocks ``A = [A₁ … A_n]``
+    and all of them are tied to one trainable block ``A₀`` (r×(d_in/n)), so
+
+        ΔW = s·B [A₀ A₀ … A₀],   ΔW x = s·B A₀ (x₁ + x₂ + … + x_n)
+
+    with ``x = (x₁, …, x_n)`` the input cut into the same blocks: the ``n`` products with the
+    blocks of ``A`` become ``n − 1`` vector additions and one product with ``A₀``. ``B``
+    (d_out×r) is zero at init (output unchanged at step 0), ``A₀`` Kaiming-uniform with fan-in
+    ``d_in/n``; ``s = α/r``. ``n_blocks`` must divide every target's ``d_in``. Trainable:
+    ``r(d_in/n + d_out)`` per layer; ``rank(ΔW) ≤ r`` as for LoRA. (The paper's own partition
+    may differ in detail — its method section was not available to us; the abstract fixes
+    only "partition LoRA's factors into sub-matrices and share all down-projection blocks".)
+    """
+
+    rank: int = 8
+    n_blocks: int = 2
+    alpha: float | None = None
+    seed: Any = 0
+
+    def __post_init__(self):
+        check_rank(self.rank, "rank", 2**31)
+        check_rank(self.n_blocks, "n_blocks", 2**31)
+        if self.alpha is not None:
+            _check_alpha(self.alpha)
+
+    @property
+    def scaling(self) -> float:
+        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
+
+    def prepare(self, targets, covariances):
+        bad = {n: m.in_features for n, m in targets.items() if m.in_features % self.n_blocks}
+        if bad:
+            raise ValueError(f"n_blocks={self.n_blocks} must divide d_in of every target; got "
+                             f"{bad}")
+        return {"gen": torch_generator(self.seed)}
+
+    def build(self, base, name, ctx) -> BlockLoRALinear:
+        d_out, d_in = base.weight.shape
+        block = d_in // self.n_blocks
+        r = check_rank(self.rank, "rank", min(block, d_out),
+                       what=f"min(d_out, d_in/n_blocks) of {name}")
+        A0 = kaiming_uniform((r, block), ctx["gen"])
+        return BlockLoRALinear(base, A0, self.n_blocks, self.scaling)
+
+
+class BlockLoRALinear(AdapterLayer):
+    """``y = base(x) + s·(A₀ Σᵢ xᵢ)ᵀ Bᵀ`` with trainable ``block_A`` (r×d_in/n) and ``block_B``
+    (d_out×r)."""
+
+    def __init__(self, base: nn.Linear, A0, n_blocks: int, scaling: float):
+        super().__init__(base)
+        f = self._factory()
+        self.n_blocks, self.scaling = int(n_blocks), float(scaling)
+        self.block_A = nn.Parameter(A0.to(**f))
+        self.block_B = nn.Parameter(torch.zeros(self.out_features, A0.shape[0], **f))
+
+    def adapter_forward(self, x, base_out):
+        folded = x.unflatten(-1, (self.n_blocks, -1)).sum(-2)  # x₁ + … + x_n
+        return base_out + ((folded @ self.block_A.mT) * self.scaling) @ self.block_B.mT
+
+    def delta_weight(self):
+        A = self.block_A.float().repeat(1, self.n_blocks)  # [A₀ A₀ … A₀]
+        return self.scaling * (self.block_B.float() @ A)

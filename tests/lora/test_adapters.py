@@ -2,6 +2,7 @@
 save/load, where gradients flow, bad configurations."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -13,6 +14,15 @@ from refimpl import lora
 TARGETS = ["q", "v", "fc"]
 SHAPES = {"q": (12, 12), "v": (12, 12), "fc": (20, 12)}  # (d_out, d_in)
 R = 3
+
+
+def _mpo_count(o, i, n, bond):
+    """Σ_k χ_{k−1} o_k i_k χ_k for the TT-SVD bond dimensions of :func:`lora.mpo_decompose`."""
+    om, im = lora.mpo_modes(o, n), lora.mpo_modes(i, n)
+    dims = [a * b for a, b in zip(om, im, strict=True)]
+    chis = [1] + [min(bond, math.prod(dims[:k + 1]), math.prod(dims[k + 1:]))
+                  for k in range(n - 1)] + [1]
+    return sum(chis[k] * dims[k] * chis[k + 1] for k in range(n))
 
 
 def _banded(n, w):
@@ -45,6 +55,10 @@ METHODS = {
     "curlora": (lora.CURLoRAConfig(rank=R), lambda o, i: R * R, True),
     "lqlora": (lora.LQLoRAConfig(rank=R, bits=4, block=16), lambda o, i: R * (i + o), False),
     "nora": (lora.NoRAConfig(rank=6, inner_rank=2), lambda o, i: 2 * 6 * 2, True),
+    "dota": (lora.DoTAConfig(n_cores=2, bond=3), lambda o, i: _mpo_count(o, i, 2, 3), True),
+    "dota3": (lora.DoTAConfig(n_cores=3, bond=2), lambda o, i: _mpo_count(o, i, 3, 2), True),
+    "flora": (lora.FLoRAConfig(rank=R), lambda o, i: R * (i + o) + R * R, True),
+    "blocklora": (lora.BlockLoRAConfig(rank=R, n_blocks=3), lambda o, i: R * (i // 3 + o), True),
     # q, v: 12 = 3·4 both ways; fc: 20 = 4·5 rows, 12 = 3·4 columns
     "riemann": (lora.RiemannLoRAConfig(rank=R), lambda o, i: R * R + R * (i + o), True),
     "soka": (lora.SoKAConfig(rank=2), lambda o, i: 2 * (lora.kron_shape(o)[0] * lora.kron_shape(
@@ -106,7 +120,8 @@ def test_step0_count_merge_save_grads(name, tmp_path):
 
 
 def test_delta_weight_is_what_the_forward_adds():
-    for name in ("lora", "slora", "vera", "svfit", "svft_band", "qrlora", "curlora"):
+    for name in ("lora", "slora", "vera", "svfit", "svft_band", "qrlora", "curlora", "blocklora",
+                 "flora", "dota3"):
         _, model = _wrapped(name)
         _perturb(model, 1)
         x = batch()
@@ -222,7 +237,7 @@ def test_bad_configurations_raise():
     with pytest.raises(TypeError, match="non-float"):
         lora.wrap(m, ["q"], lora.LoRAConfig(rank=2))
     seq = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
-    with pytest.raises(TypeError, match=r"nn\.Linear and nn\.Embedding"):
+    with pytest.raises(TypeError, match=r"nn\.Linear, nn\.Embedding and nn\.Conv2d"):
         lora.wrap(seq, ["1"], lora.LoRAConfig(rank=2))
     emb = nn.Sequential(nn.Embedding(10, 4))
     with pytest.raises(TypeError, match=r"only nn\.Linear"):
@@ -264,7 +279,7 @@ def test_load_refuses_mismatched_files(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["lora", "nlora", "dora", "edora", "vera", "svft_band",
-                                  "qrlora", "curlora"])
+                                  "qrlora", "curlora", "blocklora"])
 def test_leading_batch_dimensions(name):
     _, model = _wrapped(name)
     _perturb(model, 2)
@@ -325,3 +340,52 @@ def test_lora_dropout_acts_on_the_adapter_input_in_training_only():
     assert not torch.allclose(model(x), plain(x))
     with pytest.raises(ValueError, match="dropout"):
         lora.LoRAConfig(dropout=1.0)
+
+
+def test_block_lora_is_lora_with_a_repeated_down_block():
+    base = Tiny()
+    model = lora.wrap(copy.deepcopy(base), ["fc"], lora.BlockLoRAConfig(rank=2, n_blocks=4,
+                                                                        alpha=3))
+    layer = lora.adapter_layers(model)["fc"]
+    assert layer.block_A.shape == (2, 3) and layer.block_B.shape == (20, 2)
+    _perturb(model, 6)
+    ref = lora.wrap(copy.deepcopy(base), ["fc"], lora.LoRAConfig(rank=2, alpha=3))
+    lora.adapter_layers(ref)["fc"].set_factors(layer.block_A.detach().repeat(1, 4),
+                                               layer.block_B.detach())
+    x = batch()
+    torch.testing.assert_close(model(x), ref(x), rtol=1e-5, atol=1e-6)
+    assert torch.linalg.matrix_rank(layer.delta_weight()) == 2
+    with pytest.raises(ValueError, match="must divide"):
+        lora.wrap(Tiny(), ["fc"], lora.BlockLoRAConfig(rank=2, n_blocks=5))
+
+
+def test_mpo_decomposition_exact_truncated_and_kronecker():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(20, 12, generator=g, dtype=torch.float64)
+    assert lora.mpo_modes(20, 2) == (5, 4) and lora.mpo_modes(12, 3) == (3, 2, 2)
+    assert lora.mpo_modes(7, 3) == (7, 1, 1)
+    for n in (2, 3):
+        cores = lora.mpo_decompose(W, lora.mpo_modes(20, n), lora.mpo_modes(12, n))
+        torch.testing.assert_close(lora.mpo_to_matrix(cores), W)
+    # two cores with bond k: the nearest sum of k Kronecker products (Van Loan–Pitsianis)
+    cores = lora.mpo_decompose(W, (5, 4), (4, 3), bond=2)
+    torch.testing.assert_close(lora.mpo_to_matrix(cores), lora.kron_svd(W, 5, 4, 2).reconstruct())
+    # three cores: the error obeys the TT-SVD bound
+    cores = lora.mpo_decompose(W, (5, 2, 2), (3, 2, 2), bond=3)
+    err = torch.dist(lora.mpo_to_matrix(cores), W)
+    T = W.reshape(5, 2, 2, 3, 2, 2).permute(0, 3, 1, 4, 2, 5)  # (o₁, i₁, o₂, i₂, o₃, i₃)
+    bound = sum(torch.linalg.svdvals(T.reshape(rows, -1))[3:].square().sum() for rows in (15, 60))
+    assert 0 < err <= bound.sqrt() + 1e-9
+    with pytest.raises(ValueError, match="multiply"):
+        lora.mpo_decompose(W, (5, 4), (3, 3))
+
+
+def test_dota_residual_and_full_bond():
+    base = Tiny()
+    model = lora.wrap(copy.deepcopy(base), ["fc"], lora.DoTAConfig(n_cores=2, bond=100))
+    layer = lora.adapter_layers(model)["fc"]
+    # at full bond the cores hold all of W and the frozen residual vanishes
+    torch.testing.assert_close(layer.base.weight, torch.zeros(20, 12), rtol=0, atol=1e-5)
+    torch.testing.assert_close(layer.delta_weight(), base.fc.weight, rtol=1e-5, atol=1e-5)
+    x = batch()
+    torch.testing.assert_close(model(x), base(x), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,144 @@
+"""FLoRA (tier B): a Tucker-format update whose small core keeps the layout of the weight
+(channels × channels × kernel height × kernel width for a convolution, out × in for a linear
+layer) instead of flattening a convolution kernel into a matrix as LoRA does.
+
+For ``nn.Conv2d`` (c_out×c_in×kh×kw) the update is
+
+    ΔW = s · G ×₁ U_out ×₂ U_in ×₃ U_h ×₄ U_w,
+
+with the core ``G`` (r×r×r_h×r_w) and the factor matrices ``U_out`` (c_out×r), ``U_in``
+(c_in×r), ``U_h`` (kh×r_h), ``U_w`` (kw×r_w) all trained; for ``nn.Linear`` it is the
+two-mode case ``ΔW = s·U_out G U_inᵀ`` (G r×r). The forward pass never forms ``ΔW``: because
+the channel factors act per pixel, ``ΔW ⋆ x = U_out · (K ⋆ (U_inᵀ · x))`` with the small kernel
+``K = G ×₃ U_h ×₄ U_w`` (r×r×kh×kw) run with the base's stride, padding, dilation and padding
+mode. This is our reading of Si et al.'s abstract and figure (Tucker decomposition of the
+change, a low-rank core space with the layout of the original space); the initialisation —
+zero core (output unchanged at step 0), Kaiming-uniform factors — and the scale ``s = α/r``
+are our choices, the paper's may differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from refimpl._validation import check_rank
+from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
+from refimpl.lora.lora import _check_alpha, _scale
+
+__all__ = ["FLoRAConfig", "FLoRAConv2d", "FLoRALinear"]
+
+
+@dataclass(frozen=True)
+class FLoRAConfig:
+    """FLoRA on ``nn.Linear`` and ``nn.Conv2d`` (``groups=1``) targets.
+
+    ``rank``: the channel ranks ``r`` (both modes); ``spatial_rank``: ``r_h = r_w`` for
+    convolutions (default: the kernel size, i.e. no spatial compression). Trainable per layer:
+    ``r(d_out + d_in) + r²`` (Linear), ``r(c_out + c_in) + r_h·kh + r_w·kw + r²·r_h·r_w``
+    (Conv2d)."""
+
+    rank: int = 8
+    spatial_rank: int | None = None
+    alpha: float | None = None
+    seed: Any = 0
+
+    supports_conv2d = True
+
+    def __post_init__(self):
+        check_rank(self.rank, "rank", 2**31)
+        if self.spatial_rank is not None:
+            check_rank(self.spatial_rank, "spatial_rank", 2**31)
+        if self.alpha is not None:
+            _check_alpha(self.alpha)
+
+    @property
+    def scaling(self) -> float:
+        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
+
+    def prepare(self, targets, covariances):
+        return {"gen": torch_generator(self.seed)}
+
+    def build(self, base, name, ctx):
+        g = ctx["gen"]
+        if isinstance(base, nn.Conv2d):
+            if base.groups != 1:
+                raise ValueError(f"{name} is a grouped convolution (groups={base.groups}); "
+                                 "FLoRA adapts only groups=1 convolutions")
+            c_out, c_in, kh, kw = base.weight.shape
+            r = check_rank(self.rank, "rank", min(c_out, c_in),
+                           what=f"min(out_channels, in_channels) of {name}")
+            rh = kh if self.spatial_rank is None else check_rank(
+                self.spatial_rank, "spatial_rank", min(kh, kw), what=f"kernel size of {name}")
+            rw = kw if self.spatial_rank is None else rh
+            factors = [kaiming_uniform(shape, g) for shape in
+                       ((c_out, r), (c_in, r), (kh, rh), (kw, rw))]
+            return FLoRAConv2d(base, torch.zeros(r, r, rh, rw), factors, self.scaling)
+        d_out, d_in = base.weight.shape
+        r = check_rank(self.rank, "rank", min(d_out, d_in), what=f"min(d_out, d_in) of {name}")
+        factors = [kaiming_uniform(shape, g) for shape in ((d_out, r), (d_in, r))]
+        return FLoRALinear(base, torch.zeros(r, r), factors, self.scaling)
+
+
+class _Tucker(AdapterLayer):
+    def _init_factors(self, core, factors, names, scaling):
+        f = self._factory()
+        self.scaling = float(scaling)
+        self.flora_core = nn.Parameter(core.to(**f))
+        for n, U in zip(names, factors, strict=True):
+            setattr(self, n, nn.Parameter(U.to(**f)))
+
+
+class FLoRALinear(_Tucker):
+    """``y = base(x) + s·((x U_in) Gᵀ) U_outᵀ`` with trainable ``flora_core`` (r×r),
+    ``flora_out`` (d_out×r) and ``flora_in`` (d_in×r)."""
+
+    def __init__(self, base: nn.Linear, core, factors, scaling: float):
+        super().__init__(base)
+        self._init_factors(core, factors, ("flora_out", "flora_in"), scaling)
+
+    def adapter_forward(self, x, base_out):
+        h = (x @ self.flora_in) @ (self.scaling * self.flora_core).mT
+        return base_out + h @ self.flora_out.mT
+
+    def delta_weight(self):
+        return self.scaling * (self.flora_out.float() @ self.flora_core.float()
+                               @ self.flora_in.float().mT)
+
+
+class FLoRAConv2d(_Tucker):
+    """Tucker-4 update of a ``groups=1`` convolution: trainable ``flora_core``
+    (r×r×r_h×r_w), ``flora_out`` (c_out×r), ``flora_in`` (c_in×r), ``flora_h`` (kh×r_h),
+    ``flora_w`` (kw×r_w)."""
+
+    base_types = (nn.Conv2d,)
+
+    def __init__(self, base: nn.Conv2d, core, factors, scaling: float):
+        super().__init__(base)
+        self._init_factors(core, factors, ("flora_out", "flora_in", "flora_h", "flora_w"),
+                           scaling)
+
+    @property
+    def in_features(self) -> int:
+        return self.base.in_channels
+
+    @property
+    def out_features(self) -> int:
+        return self.base.out_channels
+
+    def _kernel(self):
+        """``K = G ×₃ U_h ×₄ U_w`` (r×r×kh×kw)."""
+        return torch.einsum("pqcd,ac,bd->pqab", self.flora_core, self.flora_h, self.flora_w)
+
+    def adapter_forward(self, x, base_out):
+        h = nn.functional.conv2d(x, self.flora_in.mT[..., None, None])  # U_inᵀ per pixel
+        h = self.base._conv_forward(h, self._kernel() * self.scaling, None)
+        return base_out + nn.functional.conv2d(h, self.flora_out[..., None, None])
+
+    def delta_weight(self):
+        K = self._kernel().float()
+        return self.scaling * torch.einsum("pqab,op,iq->oiab", K, self.flora_out.float(),
+                                           self.flora_in.float())
