@@ -10,7 +10,7 @@ from torch import nn
 
 from refimpl._validation import check_rank
 from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
-from refimpl.lora.lora import _check_alpha, _scale, pissa_factors
+from refimpl.lora.lora import ScaledConfig, _check_alpha, pissa_factors
 
 __all__ = [
     "DoRAConfig",
@@ -58,7 +58,7 @@ def dora_norm_factored(W, A, B, s: float, *, w_sq=None):
 
 
 @dataclass(frozen=True)
-class DoRAConfig:
+class DoRAConfig(ScaledConfig):
     """DoRA ``W' = m ⊙ (W₀ + sBA)/‖W₀ + sBA‖`` (norm per output feature, detached in the
     backward pass), ``m`` initialised to ``‖W₀‖``; A Kaiming-uniform, B = 0 as in LoRA.
     ``norm="factored"`` (default) never forms ``BA``; ``norm="dense"`` does (reference)."""
@@ -75,10 +75,6 @@ class DoRAConfig:
             _check_alpha(self.alpha)
         if self.norm not in ("factored", "dense"):
             raise ValueError(f"norm must be 'factored' or 'dense'; got {self.norm!r}")
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, self.rslora)
 
     def prepare(self, targets, covariances):
         return {"gen": torch_generator(self.seed)}
@@ -164,7 +160,7 @@ class DoRALinear(AdapterLayer):
 
 
 @dataclass(frozen=True)
-class EDoRAConfig:
+class EDoRAConfig(ScaledConfig):
     """EDoRA: DoRA whose direction update is ``s·B R A`` with ``B``, ``A`` frozen from the
     top-``r`` SVD of ``W`` (PiSSA-style, ``A = √(S_r/s) V_rᵀ``, ``B = U_r √(S_r/s)``) and only
     the r×r core ``R`` (zero at init, so nothing moves at step 0) and the magnitude ``m``
@@ -177,10 +173,6 @@ class EDoRAConfig:
         check_rank(self.rank, "rank", 2**31)
         if self.alpha is not None:
             _check_alpha(self.alpha)
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
 
     def prepare(self, targets, covariances):
         return None

@@ -27,13 +27,13 @@ from torch import nn
 
 from refimpl._validation import check_rank
 from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
-from refimpl.lora.lora import _check_alpha, _scale
+from refimpl.lora.lora import ScaledConfig, _check_alpha
 
 __all__ = ["FLoRAConfig", "FLoRAConv2d", "FLoRALinear"]
 
 
 @dataclass(frozen=True)
-class FLoRAConfig:
+class FLoRAConfig(ScaledConfig):
     """FLoRA on ``nn.Linear`` and ``nn.Conv2d`` (``groups=1``) targets.
 
     ``rank``: the channel ranks ``r`` (both modes); ``spatial_rank``: ``r_h = r_w`` for
@@ -54,10 +54,6 @@ class FLoRAConfig:
             check_rank(self.spatial_rank, "spatial_rank", 2**31)
         if self.alpha is not None:
             _check_alpha(self.alpha)
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
 
     def prepare(self, targets, covariances):
         return {"gen": torch_generator(self.seed)}

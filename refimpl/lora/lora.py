@@ -36,6 +36,16 @@ def _scale(rank: int, alpha: float, rslora: bool) -> float:
     return alpha / math.sqrt(rank) if rslora else alpha / rank
 
 
+class ScaledConfig:
+    """Base of the configurations with ``rank``, ``alpha`` (``None``: α = rank) and, optionally,
+    ``rslora``: the update is scaled by α/r, or by α/√r with rsLoRA."""
+
+    @property
+    def scaling(self) -> float:
+        alpha = self.rank if self.alpha is None else self.alpha
+        return _scale(self.rank, alpha, getattr(self, "rslora", False))
+
+
 def _check_alpha(alpha):
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0 \
             or not math.isfinite(alpha):
@@ -127,7 +137,7 @@ def corda_factors(W, C, r: int, s: float, *, mode: str = "ipm"):
 
 
 @dataclass(frozen=True)
-class LoRAConfig:
+class LoRAConfig(ScaledConfig):
     """LoRA ``h = W₀x + s·B(Ax)`` with ``s = α/r`` (``α/√r`` with ``rslora=True``).
 
     ``init``: ``"lora"`` (A Kaiming-uniform from ``seed``, B = 0), ``"pissa"``,
@@ -157,10 +167,6 @@ class LoRAConfig:
             raise ValueError(f"dropout must lie in [0, 1); got {self.dropout!r}")
         if self.init not in _INITS:
             raise ValueError(f"init must be one of {_INITS}; got {self.init!r}")
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, self.rslora)
 
     supports_embedding = True
     supports_conv2d = True
@@ -324,7 +330,7 @@ class LoRAConv2d(AdapterLayer):
 
 
 @dataclass(frozen=True)
-class NLoRAConfig:
+class NLoRAConfig(ScaledConfig):
     """Three-factor adapters ``ΔW = s·B N A`` with ``N`` (r×r), ``s = α/r``.
 
     ``init="slora"``: A and N Kaiming-uniform, B = 0, all three trained. ``"nlora"``: the
@@ -345,10 +351,6 @@ class NLoRAConfig:
             _check_alpha(self.alpha)
         if self.init not in ("slora", "nlora", "inttune"):
             raise ValueError(f"init must be 'slora', 'nlora' or 'inttune'; got {self.init!r}")
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
 
     def prepare(self, targets, covariances):
         return {"gen": torch_generator(self.seed)}

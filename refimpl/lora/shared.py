@@ -12,7 +12,7 @@ from torch import nn
 
 from refimpl._validation import check_rank
 from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
-from refimpl.lora.lora import _check_alpha, _scale, pissa_factors
+from refimpl.lora.lora import ScaledConfig, _check_alpha, _scale, pissa_factors
 
 __all__ = [
     "BlockLoRAConfig",
@@ -25,7 +25,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class LoTRConfig:
+class LoTRConfig(ScaledConfig):
     """LoTR: the updates of all wrapped layers form a Tucker-2 tensor,
     ``ΔW_l = s·B G_l A`` with ``A`` (r×d_in) and ``B`` (d_out×r) shared by every layer and a
     core ``G_l`` (r×r) per layer, all trained; ``s = α/r``. All targets must have the same
@@ -40,10 +40,6 @@ class LoTRConfig:
         check_rank(self.rank, "rank", 2**31)
         if self.alpha is not None:
             _check_alpha(self.alpha)
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
 
     def prepare(self, targets, covariances):
         shapes = {tuple(m.weight.shape) for m in targets.values()}
@@ -135,7 +131,7 @@ class NoRALinear(AdapterLayer):
 
 
 @dataclass(frozen=True)
-class BlockLoRAConfig:
+class BlockLoRAConfig(ScaledConfig):
     """Block-LoRA (our reading of the abstract of Zhou et al., "One Head Eight Arms"): LoRA's
     down-projection ``A`` (r×d_in) is cut into ``n_blocks`` column blocks ``A = [A₁ … A_n]``
     and all of them are tied to one trainable block ``A₀`` (r×(d_in/n)), so
@@ -161,10 +157,6 @@ class BlockLoRAConfig:
         check_rank(self.n_blocks, "n_blocks", 2**31)
         if self.alpha is not None:
             _check_alpha(self.alpha)
-
-    @property
-    def scaling(self) -> float:
-        return _scale(self.rank, self.rank if self.alpha is None else self.alpha, False)
 
     def prepare(self, targets, covariances):
         bad = {n: m.in_features for n, m in targets.items() if m.in_features % self.n_blocks}
