@@ -113,10 +113,12 @@ def main():
             "linalg",
             title="Classical decompositions: Numba kernels vs LAPACK",
             description=(
-                "Square standard-Gaussian float64 matrices, factors formed. Ours: unblocked "
-                "loops compiled with Numba (cyclic-by-row Jacobi sweeps; Businger–Golub pivoted "
-                "QR; right-looking LU), one thread. Peers through NumPy/SciPy: xGESDD for the "
-                "SVD (xGEJSV, LAPACK's preconditioned one-sided Jacobi, as lapack_gejsv_s up to "
+                "Square standard-Gaussian float64 matrices, factors formed. Ours: loops "
+                "compiled with Numba (unblocked cyclic-by-row Jacobi sweeps; pivoted QR blocked "
+                "as in xGEQP3, Quintana-Ortí–Sun–Bischof panels with a NumPy matrix-matrix "
+                "trailing update; unblocked right-looking LU), one thread. Peers through "
+                "NumPy/SciPy: xGESDD for the SVD (xGEJSV, LAPACK's preconditioned one-sided "
+                "Jacobi, as lapack_gejsv_s up to "
                 f"n = {GEJSV_MAX}), xSYEVD for eigh (Jacobi eigh capped at n = {EIGH_MAX}: "
                 "cyclic two-sided Jacobi takes tens of seconds beyond), xGEQP3 and xGETRF; "
                 "these are blocked (BLAS-3). Both sides run on one thread (threadpoolctl "

@@ -85,7 +85,7 @@ def bench_instances(m=1000, n=600, k=50):
                     "directly with NumPy/SciPy (LAPACK). LAPACK has no truncated pivoted QR "
                     "or SVD, so the direct route factorizes A fully and truncates, while ours "
                     "stops after k pivots; ours also pays for the dual bases and the core of "
-                    "the reconstruction equation, and its pivoted QR is unblocked. "
+                    "the reconstruction equation. "
                     "BLAS runs single-threaded on both sides. Errors are relative to A (to A⁺ "
                     "for Moore–Penrose).",
         ours="refimpl.meta instance", peer="NumPy/SciPy direct", device="cpu", rows=rows)

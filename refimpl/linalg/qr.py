@@ -14,7 +14,8 @@ Without the pivot search the same loop is plain Householder QR (:func:`household
 NumPy and torch paths).
 
 Three paths for :func:`cpqr`: ``"numpy"`` (reference, vectorised per step), ``"numba"``
-(compiled loop, columns stored contiguously, norms downdated as in LAPACK's ``xLAQP2``) and
+(compiled, columns stored contiguously, blocked as in LAPACK's ``xGEQP3``: panels of pivots
+with one matrix-matrix trailing update each, Quintana-Ortí, Sun & Bischof 1998) and
 ``"torch"`` (any device, batched over leading dimensions).
 """
 
