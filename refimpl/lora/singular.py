@@ -40,15 +40,8 @@ def _check_tau(tau):
         raise ValueError(f"energy must lie in (0, 1]; got {tau!r}")
 
 
-@dataclass(frozen=True)
-class SVFitConfig:
-    """SVFit: ``W = U S Vᵀ``; the top-``r`` singular values ``σ`` are trained, the singular
-    vectors frozen: ``W' = W_res + U_r diag(σ) V_rᵀ`` with ``W_res = W − U_r S_r V_rᵀ`` and
-    ``σ`` initialised to ``S_r`` (output unchanged). ``r`` is given, or the smallest rank
-    holding ``energy`` of ``‖W‖_F²``. Trainable ``r`` per layer."""
-
-    rank: int | None = None
-    energy: float = 0.99
+class _EnergyRankConfig:
+    """Base of the configs whose rank is given (``rank``) or chosen by an ``energy`` fraction."""
 
     def __post_init__(self):
         if self.rank is not None:
@@ -57,6 +50,17 @@ class SVFitConfig:
 
     def prepare(self, targets, covariances):
         return None
+
+
+@dataclass(frozen=True)
+class SVFitConfig(_EnergyRankConfig):
+    """SVFit: ``W = U S Vᵀ``; the top-``r`` singular values ``σ`` are trained, the singular
+    vectors frozen: ``W' = W_res + U_r diag(σ) V_rᵀ`` with ``W_res = W − U_r S_r V_rᵀ`` and
+    ``σ`` initialised to ``S_r`` (output unchanged). ``r`` is given, or the smallest rank
+    holding ``energy`` of ``‖W‖_F²``. Trainable ``r`` per layer."""
+
+    rank: int | None = None
+    energy: float = 0.99
 
     def build(self, base, name, ctx) -> SVFitLinear:
         W = base.weight.detach().float()
@@ -182,7 +186,7 @@ class SVFTLinear(AdapterLayer):
 
 
 @dataclass(frozen=True)
-class QRLoRAConfig:
+class QRLoRAConfig(_EnergyRankConfig):
     """QR-LoRA: pivoted QR ``W P = Q R`` (:func:`refimpl.linalg.cpqr`);
     ``ΔW = Σᵢ λᵢ Qᵢ (R Pᵀ)ᵢ`` over the first ``r`` columns of ``Q`` and rows of ``R Pᵀ``, only
     ``λ`` (r scalars, zero at init) trained. ``r`` is given, or the smallest rank whose
@@ -190,14 +194,6 @@ class QRLoRAConfig:
 
     rank: int | None = None
     energy: float = 0.9
-
-    def __post_init__(self):
-        if self.rank is not None:
-            check_rank(self.rank, "rank", 2**31)
-        _check_tau(self.energy)
-
-    def prepare(self, targets, covariances):
-        return None
 
     def build(self, base, name, ctx) -> QRLoRALinear:
         from refimpl.linalg import cpqr
