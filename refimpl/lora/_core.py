@@ -62,15 +62,20 @@ class AdapterLayer(nn.Module):
 
     @property
     def in_features(self) -> int:
-        """``d_in`` (the vocabulary size for an embedding)."""
+        """``d_in`` (the vocabulary size for an embedding, ``in_channels`` for a convolution)."""
         b = self.base
-        return b.num_embeddings if isinstance(b, nn.Embedding) else b.in_features
+        if isinstance(b, nn.Embedding):
+            return b.num_embeddings
+        return b.in_channels if isinstance(b, nn.Conv2d) else b.in_features
 
     @property
     def out_features(self) -> int:
-        """``d_out`` (the embedding dimension for an embedding)."""
+        """``d_out`` (the embedding dimension for an embedding, ``out_channels`` for a
+        convolution)."""
         b = self.base
-        return b.embedding_dim if isinstance(b, nn.Embedding) else b.out_features
+        if isinstance(b, nn.Embedding):
+            return b.embedding_dim
+        return b.out_channels if isinstance(b, nn.Conv2d) else b.out_features
 
     def _factory(self) -> dict[str, Any]:
         return {"device": self.base.weight.device, "dtype": self.base.weight.dtype}

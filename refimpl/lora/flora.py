@@ -117,14 +117,6 @@ class FLoRAConv2d(_Tucker):
         self._init_factors(core, factors, ("flora_out", "flora_in", "flora_h", "flora_w"),
                            scaling)
 
-    @property
-    def in_features(self) -> int:
-        return self.base.in_channels
-
-    @property
-    def out_features(self) -> int:
-        return self.base.out_channels
-
     def _kernel(self):
         """``K = G ×₃ U_h ×₄ U_w`` (r×r×kh×kw)."""
         return torch.einsum("pqcd,ac,bd->pqab", self.flora_core, self.flora_h, self.flora_w)

@@ -300,16 +300,6 @@ class LoRAConv2d(AdapterLayer):
         self.lora_A = nn.Parameter(torch.zeros(rank, c_in, kh, kw, **f))
         self.lora_B = nn.Parameter(torch.zeros(d_out, rank, 1, 1, **f))
 
-    @property
-    def in_features(self) -> int:
-        """``in_channels``."""
-        return self.base.in_channels
-
-    @property
-    def out_features(self) -> int:
-        """``out_channels``."""
-        return self.base.out_channels
-
     @torch.no_grad()
     def set_factors(self, A, B) -> None:
         """Set ``A`` (r×c_in×kh×kw) and ``B`` (c_out×r×1×1)."""
