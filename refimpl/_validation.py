@@ -81,16 +81,87 @@ def check_array(x, name: str, *, ndim: int | tuple[int, ...] = 2, batch: bool = 
     return x
 
 
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    return value
+
+
+def check_positive_int(value, name: str) -> int:
+    """An integer ``>= 1`` (counts, dimensions, ranks with no natural upper bound)."""
+    return _check_int(value, name, 1)
+
+
+def check_nonnegative_int(value, name: str) -> int:
+    """An integer ``>= 0`` (iteration counts, oversampling)."""
+    return _check_int(value, name, 0)
+
+
 def check_rank(k, name: str, upper: int, *, what: str = "min(m, n)") -> int:
-    """Validate a target rank: an integer with ``1 <= k <= upper``."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(k).__name__}")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"{name} must be at least 1; got {k}")
+    """Validate a target rank: an integer with ``1 <= k <= upper``.
+
+    ``what`` names the bound in the error message (``"rank=9 exceeds min(m, n)=8"``). For a
+    rank whose bound is only known later (a config's rank before it meets a layer) use
+    :func:`check_positive_int` now and this function when the shape is known.
+    """
+    k = _check_int(k, name, 1)
     if k > upper:
         raise ValueError(f"{name}={k} exceeds {what}={upper}")
     return k
+
+
+def check_choice(value, name: str, choices) -> str:
+    """One of a fixed set of options (usually strings); returns it."""
+    choices = tuple(choices)
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable or incomparable value
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+    """A finite real number ``> 0`` (``>= 0`` with ``allow_zero``): tolerances, scales, rates."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+    return value
+
+
+def check_fraction(value, name: str) -> float:
+    """A real number in ``(0, 1]`` (energy thresholds, sampling fractions, keep ratios)."""
+    value = check_positive(value, name)
+    if value > 1:
+        raise ValueError(f"{name} must lie in (0, 1]; got {value!r}")
+    return value
+
+
+def check_square(A, name: str) -> None:
+    """Raise ``ValueError`` unless the last two axes of ``A`` have equal length."""
+    if A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name} must be square; got shape {tuple(A.shape)}")
+
+
+def check_symmetric(A, name: str) -> None:
+    """Raise ``ValueError`` unless ``A`` is square and ``‖A − Aᵀ‖_F ≤ 100 n ε ‖A‖_F``."""
+    from refimpl import _xp
+
+    check_square(A, name)
+    gap = _xp.fro(A - _xp.mT(A))
+    scale = 100 * A.shape[-1] * _xp.eps(A) * _xp.fro(A)
+    bad = bool((gap > scale).any()) if is_torch_tensor(gap) else bool(np.any(gap > scale))
+    if bad:
+        rel = float((gap / _xp.fro(A)).max())
+        raise ValueError(f"{name} must be symmetric; ‖{name} − {name}ᵀ‖_F / ‖{name}‖_F = "
+                         f"{rel:.2e}")
 
 
 def check_same_kind(name_a: str, a, name_b: str, b) -> None:
@@ -110,3 +181,23 @@ def check_rows(name_a: str, a, name_b: str, b, *, axis_a: int = -2, axis_b: int 
             f"{name_b} must have {a.shape[axis_a]} rows to match {name_a} "
             f"(shape {tuple(a.shape)}); got shape {tuple(b.shape)}"
         )
+
+
+def check_divides(small: int, small_name: str, big: int, big_name: str) -> None:
+    """Raise ``ValueError`` unless ``small`` divides ``big`` (head counts, widths, groups).
+
+    The message shows the remainder: ``"n_heads=4 must divide d_model=30 (30 = 7·4 + 2)"``.
+    """
+    if big % small:
+        raise ValueError(
+            f"{small_name}={small} must divide {big_name}={big} "
+            f"({big} = {big // small}·{small} + {big % small})"
+        )
+
+
+def check_rate(value, name: str) -> float:
+    """A real number in ``[0, 1)``: dropout and pruning rates, relative thresholds."""
+    value = check_positive(value, name, allow_zero=True)
+    if value >= 1:
+        raise ValueError(f"{name} must lie in [0, 1); got {value!r}")
+    return value
