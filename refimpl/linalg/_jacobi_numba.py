@@ -30,10 +30,15 @@ def _rotate_rows(X, p, q, c, s):
 
 @njit(cache=True)
 def one_sided_jacobi(Gt, Vt, tol, max_sweeps):
-    """Rotate rows of ``Gt`` (columns of A) until pairwise orthogonal; accumulate into ``Vt``."""
+    """Rotate rows of ``Gt`` (columns of A) until pairwise orthogonal; accumulate into ``Vt``.
+
+    Returns ``(sweeps, converged, errors)``: ``errors[i]`` is the largest pair cosine
+    ``|gamma| / sqrt(alpha beta)`` met in sweep ``i``; a sweep where it is ``<= tol`` ends.
+    """
     n, m = Gt.shape
+    errors = np.zeros(max_sweeps)
     for sweep in range(1, max_sweeps + 1):
-        rotated = False
+        worst = 0.0
         for p in range(n - 1):
             for q in range(p + 1, n):
                 alpha = 0.0
@@ -45,34 +50,49 @@ def one_sided_jacobi(Gt, Vt, tol, max_sweeps):
                     alpha += gp * gp
                     beta += gq * gq
                     gamma += gp * gq
-                if gamma == 0.0 or abs(gamma) <= tol * np.sqrt(alpha * beta):
+                if gamma == 0.0:
                     continue
-                rotated = True
+                norm = np.sqrt(alpha * beta)
+                cos = abs(gamma) / norm if norm > 0.0 else np.inf
+                worst = max(worst, cos)
+                if cos <= tol:
+                    continue
                 c, s = _rotation(alpha, beta, gamma)
                 _rotate_rows(Gt, p, q, c, s)
                 _rotate_rows(Vt, p, q, c, s)
-        if not rotated:
-            return sweep, True
-    return max_sweeps, False
+        errors[sweep - 1] = worst
+        if worst <= tol:
+            return sweep, True, errors
+    return max_sweeps, False, errors
 
 
 @njit(cache=True)
 def two_sided_jacobi(S, Vt, tol, max_sweeps):
-    """Cyclic Jacobi on symmetric ``S`` (overwritten, ends diagonal); rows of ``Vt`` hold V."""
+    """Cyclic Jacobi on symmetric ``S`` (overwritten, ends diagonal); rows of ``Vt`` hold V.
+
+    Returns ``(sweeps, converged, errors)``: ``errors[i]`` is the largest relative entry
+    ``|S_pq| / max(sqrt|S_pp S_qq|, ‖S‖_F / n)`` met in sweep ``i``; a sweep where it is
+    ``<= tol`` ends.
+    """
     n = S.shape[0]
     fro = 0.0
     for i in range(n):
         for j in range(n):
             fro += S[i, j] * S[i, j]
-    floor = tol * np.sqrt(fro) / n
+    floor = np.sqrt(fro) / n
+    errors = np.zeros(max_sweeps)
     for sweep in range(1, max_sweeps + 1):
-        rotated = False
+        worst = 0.0
         for p in range(n - 1):
             for q in range(p + 1, n):
                 gamma = S[p, q]
-                if abs(gamma) <= max(tol * np.sqrt(abs(S[p, p] * S[q, q])), floor):
+                if gamma == 0.0:
                     continue
-                rotated = True
+                scale = max(np.sqrt(abs(S[p, p] * S[q, q])), floor)
+                size = abs(gamma) / scale if scale > 0.0 else np.inf
+                worst = max(worst, size)
+                if size <= tol:
+                    continue
                 app = S[p, p]
                 aqq = S[q, q]
                 c, s = _rotation(app, aqq, gamma)
@@ -95,6 +115,7 @@ def two_sided_jacobi(S, Vt, tol, max_sweeps):
                 S[p, q] = 0.0
                 S[q, p] = 0.0
                 _rotate_rows(Vt, p, q, c, s)
-        if not rotated:
-            return sweep, True
-    return max_sweeps, False
+        errors[sweep - 1] = worst
+        if worst <= tol:
+            return sweep, True, errors
+    return max_sweeps, False, errors

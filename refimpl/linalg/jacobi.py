@@ -16,8 +16,9 @@ with :math:`\zeta = (\beta - \alpha) / (2\gamma)` (the smaller of the two rotati
   (:math:`A \leftarrow J^\top A J`) until it is diagonal.
 
 Convergence is declared when a whole sweep applies no rotation, i.e. every pair is already
-orthogonal (respectively every off-diagonal entry is negligible) relative to ``tol``. The
-NumPy path is the reference; the Numba path runs the same sweeps compiled, with columns
+orthogonal (respectively every off-diagonal entry is negligible) relative to ``tol``; the
+largest relative coupling met in each sweep is reported in :class:`refimpl.results.Info`.
+The NumPy path is the reference; the Numba path runs the same sweeps compiled, with columns
 stored contiguously.
 """
 
@@ -28,34 +29,28 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array
-from refimpl.backend import is_torch_tensor, resolve_backend
-
-
-class SVD(NamedTuple):
-    """``A = U @ diag(s) @ Vt`` with ``s`` non-increasing."""
-
-    U: Any
-    s: Any
-    Vt: Any
-
-    def reconstruct(self):
-        return (self.U * self.s[..., None, :]) @ self.Vt
+from refimpl._validation import check_positive, check_positive_int, check_symmetric
+from refimpl.linalg.svd import TruncatedSVD
+from refimpl.results import Info
 
 
 class Eigh(NamedTuple):
-    """``A = V @ diag(w) @ V.T`` with ``w`` ascending (NumPy's ``eigh`` order)."""
+    """``A = V @ diag(w) @ V.T``.
+
+    Attributes
+    ----------
+    w : (n,) array or tensor
+        Eigenvalues, ascending (NumPy's ``eigh`` order).
+    V : (n, n) array or tensor
+        Orthonormal eigenvectors, column ``i`` for ``w[i]``.
+    """
 
     w: Any
     V: Any
 
     def reconstruct(self):
+        """``V diag(w) Vᵀ``."""
         return (self.V * self.w[..., None, :]) @ _xp.mT(self.V)
-
-
-class JacobiInfo(NamedTuple):
-    sweeps: int
-    converged: bool
 
 
 def _rotation(alpha, beta, gamma):
@@ -66,16 +61,24 @@ def _rotation(alpha, beta, gamma):
     return c, c * t
 
 
-def _default_tol(dtype, m):
-    return float(np.finfo(dtype).eps) * max(m, 1)
+def _options(tol, max_sweeps, dtype, size):
+    """Checked ``(tol, max_sweeps)``; the default ``tol`` is ``size * eps``."""
+    max_sweeps = check_positive_int(max_sweeps, "max_sweeps")
+    if tol is None:
+        return float(np.finfo(dtype).eps) * max(size, 1), max_sweeps
+    return check_positive(tol, "tol", allow_zero=True), max_sweeps
+
+
+def _info(sweeps, converged, errors):
+    return Info(int(sweeps), bool(converged), tuple(float(e) for e in errors[:sweeps]))
 
 
 def jacobi_svd(A, *, tol: float | None = None, max_sweeps: int = 40,
                backend: str = "auto", return_info: bool = False):
     r"""Thin SVD by one-sided Jacobi rotations (Hestenes' method).
 
-    Columns :math:`p < q` are rotated whenever
-    :math:`|a_p^\top a_q| > \text{tol}\,\|a_p\|\,\|a_q\|`; the default ``tol`` is
+    Columns :math:`p < q` are rotated whenever their cosine
+    :math:`|a_p^\top a_q| / (\|a_p\|\,\|a_q\|)` exceeds ``tol``; the default ``tol`` is
     :math:`m\,\varepsilon`. Wide inputs are handled through :math:`A^\top`. Columns whose
     norm is exactly zero (rank deficiency) get left singular vectors that complete ``U`` to
     an orthonormal set; tiny nonzero columns are kept, so small singular values are found to
@@ -83,65 +86,83 @@ def jacobi_svd(A, *, tol: float | None = None, max_sweeps: int = 40,
 
     Parameters
     ----------
-    A : (m, n) array (a torch tensor is computed on the CPU and returned as a tensor)
+    A : (m, n) array or torch tensor
+        Real floating-point matrix (a tensor is computed on the CPU and returned as a
+        tensor on its device).
     tol : float, optional
+        Orthogonality tolerance on the cosine of every column pair, ``>= 0``.
     max_sweeps : int
-        Upper bound on cyclic sweeps; reaching it without convergence warns nothing but
-        ``return_info=True`` reports ``converged=False``.
+        Upper bound on cyclic sweeps, ``>= 1``; reaching it without convergence warns
+        nothing but ``return_info=True`` reports ``converged=False``.
     backend : {"auto", "numpy", "numba"}
         ``"auto"`` runs the Numba kernel.
     return_info : bool
-        Also return a :class:`JacobiInfo` with the number of sweeps.
+        Also return an :class:`refimpl.results.Info`: ``n_iter`` sweeps and, in ``errors``,
+        the largest column-pair cosine met in each sweep (before its rotation); the loop
+        stops after the first sweep in which it is at most ``tol``.
 
     Returns
     -------
-    SVD
-        ``U`` (m, k), ``s`` (k,) non-increasing, ``Vt`` (k, n), ``k = min(m, n)``.
+    TruncatedSVD
+        ``U`` (m, k), ``s`` (k,) non-increasing, ``Vt`` (k, n), ``k = min(m, n)``, and the
+        empty ``tail`` (nothing is discarded, so ``error()`` is zero).
+    Info
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array or ``max_sweeps`` not an integer.
+    ValueError
+        If ``A`` is empty, not finite or not 2-D, ``tol < 0`` or ``max_sweeps < 1``.
     """
-    A = check_array(A, "A", ndim=2)
-    path = resolve_backend(backend, None, available=("numpy", "numba"), prefer="numba")
-    A_np = _xp.to_numpy(A)
-    A_np = A_np.astype(np.result_type(A_np.dtype, np.float32), copy=False)
-    wide = A_np.shape[0] < A_np.shape[1]
-    W = A_np.T if wide else A_np
-    m = W.shape[0]
-    tol = _default_tol(W.dtype, m) if tol is None else float(tol)
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba"), prefer="numba")
+    A = A.astype(np.result_type(A.dtype, np.float32), copy=False)
+    wide = A.shape[0] < A.shape[1]
+    W = A.T if wide else A
+    tol, max_sweeps = _options(tol, max_sweeps, W.dtype, W.shape[0])
     if path == "numba":
         from refimpl.linalg._jacobi_numba import one_sided_jacobi
 
         # Rows of Gt / Vt_acc are the columns of W / V: contiguous for the kernel.
         Gt = np.array(W.T, dtype=W.dtype, order="C", copy=True)
         Vt_acc = np.eye(W.shape[1], dtype=W.dtype)
-        sweeps, converged = one_sided_jacobi(Gt, Vt_acc, tol, max_sweeps)
+        sweeps, converged, errors = one_sided_jacobi(Gt, Vt_acc, tol, max_sweeps)
         G, V = Gt.T, Vt_acc.T
     else:
-        G, V, sweeps, converged = _one_sided_numpy(W, tol, max_sweeps)
+        G, V, sweeps, converged, errors = _one_sided_numpy(W, tol, max_sweeps)
     U, s, V = _finish_svd(G, V)
-    result = SVD(V, s, U.T) if wide else SVD(U, s, V.T)
-    result = SVD(*(_xp.like_input(t, A) for t in result))
-    return (result, JacobiInfo(sweeps, converged)) if return_info else result
+    tail = s[len(s):]
+    result = back(TruncatedSVD(V, s, U.T, tail) if wide else TruncatedSVD(U, s, V.T, tail))
+    return (result, _info(sweeps, converged, errors)) if return_info else result
 
 
 def _one_sided_numpy(W, tol, max_sweeps):
     G = W.copy()
     n = G.shape[1]
     V = np.eye(n, dtype=G.dtype)
+    errors = np.zeros(max_sweeps)
     for sweep in range(1, max_sweeps + 1):
-        rotated = False
+        worst = 0.0
         for p in range(n - 1):
             for q in range(p + 1, n):
                 alpha = G[:, p] @ G[:, p]
                 beta = G[:, q] @ G[:, q]
                 gamma = G[:, p] @ G[:, q]
-                if abs(gamma) <= tol * np.sqrt(alpha * beta) or gamma == 0.0:
+                if gamma == 0.0:
                     continue
-                rotated = True
+                norm = np.sqrt(alpha * beta)
+                cos = abs(gamma) / norm if norm > 0.0 else np.inf
+                worst = max(worst, cos)
+                if cos <= tol:
+                    continue
                 c, s = _rotation(alpha, beta, gamma)
                 G[:, [p, q]] = G[:, [p, q]] @ np.array([[c, s], [-s, c]], dtype=G.dtype)
                 V[:, [p, q]] = V[:, [p, q]] @ np.array([[c, s], [-s, c]], dtype=G.dtype)
-        if not rotated:
-            return G, V, sweep, True
-    return G, V, max_sweeps, False
+        errors[sweep - 1] = worst
+        if worst <= tol:
+            return G, V, sweep, True, errors
+    return G, V, max_sweeps, False, errors
 
 
 def _finish_svd(G, V):
@@ -168,74 +189,82 @@ def jacobi_eigh(A, *, tol: float | None = None, max_sweeps: int = 40,
                 backend: str = "auto", return_info: bool = False):
     r"""Eigendecomposition of a symmetric matrix by cyclic two-sided Jacobi rotations.
 
-    Entry :math:`(p, q)` is rotated away whenever
-    :math:`|a_{pq}| > \text{tol}\,\sqrt{|a_{pp} a_{qq}|}` or
-    :math:`|a_{pq}| > \text{tol}\,\|A\|_F / n` (the second guard handles zero diagonals);
-    default ``tol`` :math:`n\varepsilon`.
+    Entry :math:`(p, q)` is rotated away whenever its relative size
+    :math:`|a_{pq}| / \max(\sqrt{|a_{pp} a_{qq}|}, \|A\|_F / n)` exceeds ``tol`` (the
+    second term handles zero diagonals); default ``tol`` :math:`n\varepsilon`.
 
     Parameters
     ----------
-    A : (n, n) symmetric array (checked to ``100 n ε ‖A‖_F``)
-    tol, max_sweeps, backend, return_info : as in :func:`jacobi_svd`
+    A : (n, n) array or torch tensor
+        Real symmetric matrix (checked to ``100 n ε ‖A‖_F``; a tensor is computed on the CPU
+        and returned as a tensor on its device).
+    tol : float, optional
+        Tolerance on the relative size of every off-diagonal entry, ``>= 0``.
+    max_sweeps : int
+        Upper bound on cyclic sweeps, ``>= 1``.
+    backend : {"auto", "numpy", "numba"}
+        ``"auto"`` runs the Numba kernel.
+    return_info : bool
+        Also return an :class:`refimpl.results.Info`: ``n_iter`` sweeps and, in ``errors``,
+        the largest relative off-diagonal entry met in each sweep (before its rotation);
+        the loop stops after the first sweep in which it is at most ``tol``.
 
     Returns
     -------
     Eigh
         ``w`` (n,) ascending and ``V`` (n, n) orthogonal with ``A V = V diag(w)``.
+    Info
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`jacobi_svd`; also ``ValueError`` if ``A`` is not square and symmetric.
     """
-    A = check_array(A, "A", ndim=2)
-    A_np = _xp.to_numpy(A)
-    A_np = A_np.astype(np.result_type(A_np.dtype, np.float32), copy=False)
-    check_symmetric(A_np, "A")
-    path = resolve_backend(backend, None, available=("numpy", "numba"), prefer="numba")
-    n = A_np.shape[0]
-    tol = _default_tol(A_np.dtype, n) if tol is None else float(tol)
-    S = np.array((A_np + A_np.T) / 2, order="C")
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba"), prefer="numba")
+    A = A.astype(np.result_type(A.dtype, np.float32), copy=False)
+    check_symmetric(A, "A")
+    n = A.shape[0]
+    tol, max_sweeps = _options(tol, max_sweeps, A.dtype, n)
+    S = np.array((A + A.T) / 2, order="C")
     V = np.eye(n, dtype=S.dtype)
     if path == "numba":
         from refimpl.linalg._jacobi_numba import two_sided_jacobi
 
         # The kernel accumulates V transposed (rows are eigenvectors) for contiguity.
-        sweeps, converged = two_sided_jacobi(S, V, tol, max_sweeps)
+        sweeps, converged, errors = two_sided_jacobi(S, V, tol, max_sweeps)
         V = V.T
     else:
-        sweeps, converged = _two_sided_numpy(S, V, tol, max_sweeps)
+        sweeps, converged, errors = _two_sided_numpy(S, V, tol, max_sweeps)
     w = np.diagonal(S).copy()
     order = np.argsort(w, kind="stable")
-    result = Eigh(_xp.like_input(w[order], A), _xp.like_input(V[:, order], A))
-    return (result, JacobiInfo(sweeps, converged)) if return_info else result
+    result = back(Eigh(w[order], V[:, order]))
+    return (result, _info(sweeps, converged, errors)) if return_info else result
 
 
 def _two_sided_numpy(S, V, tol, max_sweeps):
     n = S.shape[0]
-    floor = tol * float(np.linalg.norm(S)) / n
+    floor = float(np.linalg.norm(S)) / n
+    errors = np.zeros(max_sweeps)
     for sweep in range(1, max_sweeps + 1):
-        rotated = False
+        worst = 0.0
         for p in range(n - 1):
             for q in range(p + 1, n):
                 gamma = S[p, q]
-                if abs(gamma) <= max(tol * np.sqrt(abs(S[p, p] * S[q, q])), floor):
+                if gamma == 0.0:
                     continue
-                rotated = True
+                scale = max(np.sqrt(abs(S[p, p] * S[q, q])), floor)
+                size = abs(gamma) / scale if scale > 0.0 else np.inf
+                worst = max(worst, size)
+                if size <= tol:
+                    continue
                 c, s = _rotation(S[p, p], S[q, q], gamma)
                 J = np.array([[c, s], [-s, c]], dtype=S.dtype)
                 S[:, [p, q]] = S[:, [p, q]] @ J
                 S[[p, q], :] = J.T @ S[[p, q], :]
                 S[p, q] = S[q, p] = 0.0
                 V[:, [p, q]] = V[:, [p, q]] @ J
-        if not rotated:
-            return sweep, True
-    return max_sweeps, False
-
-
-def check_symmetric(A, name: str) -> None:
-    """Raise ``ValueError`` unless ``A`` is square and symmetric to ``100 n ε ‖A‖_F``."""
-    if A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"{name} must be square; got shape {tuple(A.shape)}")
-    n = A.shape[-1]
-    gap = _xp.fro(A - _xp.mT(A))
-    scale = 100 * n * _xp.eps(A) * _xp.fro(A)
-    bad = bool((gap > scale).any()) if is_torch_tensor(gap) else bool(np.any(gap > scale))
-    if bad:
-        raise ValueError(f"{name} must be symmetric; ‖{name} − {name}ᵀ‖_F / ‖{name}‖_F = "
-                         f"{float((gap / _xp.fro(A)).max()):.2e}")
+        errors[sweep - 1] = worst
+        if worst <= tol:
+            return sweep, True, errors
+    return max_sweeps, False, errors

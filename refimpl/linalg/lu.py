@@ -21,13 +21,21 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array
-from refimpl.backend import is_torch_tensor, resolve_backend
-from refimpl.linalg.jacobi import check_symmetric
+from refimpl._validation import check_symmetric
 
 
 class LU(NamedTuple):
-    """``A[perm, :] = L @ U``."""
+    """``A[perm, :] = L @ U``.
+
+    Attributes
+    ----------
+    perm : (m,) integer array or tensor
+        The row order chosen by partial pivoting.
+    L : (m, k) array or tensor
+        Unit lower trapezoidal, ``|L_ij| <= 1``; ``k = min(m, n)``.
+    U : (k, n) array or tensor
+        Upper trapezoidal.
+    """
 
     perm: Any
     L: Any
@@ -35,7 +43,7 @@ class LU(NamedTuple):
 
     def reconstruct(self):
         """``A`` itself: ``L U`` with its rows put back in A's order."""
-        return (self.L @ self.U)[np.argsort(self.perm)]
+        return _xp.take_rows(self.L @ self.U, _xp.inverse_permutation(self.perm))
 
     def permutation_matrix(self):
         """``P`` with ``P A = L U`` (``P = I[perm]``)."""
@@ -47,7 +55,9 @@ def lu(A, *, backend: str = "auto") -> LU:
 
     Parameters
     ----------
-    A : (m, n) array (torch tensors are computed on the CPU and returned as tensors)
+    A : (m, n) array or torch tensor
+        Real floating-point matrix (a tensor is computed on the CPU and returned as tensors
+        on its device).
     backend : {"auto", "numpy", "numba"}
         ``"auto"`` runs the Numba kernel.
 
@@ -56,11 +66,16 @@ def lu(A, *, backend: str = "auto") -> LU:
     LU
         ``perm`` (m,), ``L`` (m, k) unit lower trapezoidal, ``U`` (k, n) upper trapezoidal,
         ``k = min(m, n)``, with ``A[perm] = L @ U``.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array.
+    ValueError
+        If ``A`` is empty, not finite or not 2-D.
     """
-    A = check_array(A, "A", ndim=2)
-    path = resolve_backend(backend, None, available=("numpy", "numba"), prefer="numba")
-    W = _xp.to_numpy(A)
-    W = np.array(W, dtype=np.result_type(W.dtype, np.float32), order="C", copy=True)
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba"), prefer="numba")
+    W = np.array(A, dtype=np.result_type(A.dtype, np.float32), order="C", copy=True)
     perm = np.arange(W.shape[0])
     if path == "numba":
         from refimpl.linalg._lu_numba import lu_inplace
@@ -71,12 +86,7 @@ def lu(A, *, backend: str = "auto") -> LU:
     m, n = W.shape
     k = min(m, n)
     L = np.tril(W[:, :k], -1) + np.eye(m, k, dtype=W.dtype)
-    U = np.triu(W[:k, :])
-    if is_torch_tensor(A):
-        import torch
-
-        return LU(*(torch.as_tensor(t, device=A.device) for t in (perm, L, U)))
-    return LU(perm, L, U)
+    return back(LU(perm, L, np.triu(W[:k, :])))
 
 
 def _lu_numpy(W, perm):
@@ -94,11 +104,18 @@ def _lu_numpy(W, perm):
 
 
 class Cholesky(NamedTuple):
-    """``A = L @ L.T`` with ``L`` lower triangular, positive diagonal."""
+    """``A = L @ L.T``.
+
+    Attributes
+    ----------
+    L : (..., n, n) array or tensor
+        Lower triangular with a positive diagonal.
+    """
 
     L: Any
 
     def reconstruct(self):
+        """``L Lᵀ``."""
         return self.L @ _xp.mT(self.L)
 
 
@@ -110,29 +127,39 @@ def cholesky(A, *, backend: str = "auto") -> Cholesky:
     :math:`\ell_{ij} = (a_{ij} - \sum_{k<j} \ell_{ik}\ell_{jk}) / \ell_{jj}` (left-looking).
     One code serves NumPy arrays and (batched, any device) torch tensors.
 
-    Raises ``ValueError`` if ``A`` is not symmetric or not (numerically) positive definite,
-    naming the first failing pivot.
-
     Parameters
     ----------
     A : (n, n) array or (..., n, n) torch tensor
+        Symmetric (to ``100 n ε ‖A‖_F``) positive definite matrix; batches on the torch path.
     backend : {"auto", "numpy", "torch"}
+        ``"torch"`` runs on any device and takes batches.
+
+    Returns
+    -------
+    Cholesky
+        ``L`` (..., n, n), as the input's kind and dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array.
+    ValueError
+        If ``A`` is empty, not finite, not square, not symmetric or not (numerically)
+        positive definite (the message names the first failing pivot).
     """
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    A, path, back = _xp.prepare(A, backend=backend)
     check_symmetric(A, "A")
-    path = resolve_backend(backend, A, available=("numpy", "torch"))
-    X = _xp.as_path(A, path)
-    if not is_torch_tensor(X):
-        X = X.astype(np.result_type(X.dtype, np.float32), copy=False)
-    n = X.shape[-1]
-    L = _xp.zeros_like_shape(X.shape, X)
+    if path == "numpy":
+        A = A.astype(np.result_type(A.dtype, np.float32), copy=False)
+    n = A.shape[-1]
+    L = _xp.zeros_like_shape(A.shape, A)
     for j in range(n):
-        d = X[..., j, j] - (L[..., j, :j] ** 2).sum(-1)
+        d = A[..., j, j] - (L[..., j, :j] ** 2).sum(-1)
         bad = (d <= 0)
         if bool(bad.any()):
             raise ValueError(
                 f"A is not positive definite: pivot {j} is {float(d.min()):.3e} <= 0")
         L[..., j, j] = d ** 0.5
-        col = X[..., j + 1:, j] - (L[..., j + 1:, :j] @ L[..., j, :j, None])[..., 0]
+        col = A[..., j + 1:, j] - (L[..., j + 1:, :j] @ L[..., j, :j, None])[..., 0]
         L[..., j + 1:, j] = col / L[..., j, j, None]
-    return Cholesky(_xp.like_input(L, A))
+    return back(Cholesky(L))

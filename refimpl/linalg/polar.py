@@ -1,4 +1,4 @@
-r"""Polar decomposition :math:`A = U H` and truncated SVD with its Eckart–Young–Mirsky error.
+r"""Polar decomposition :math:`A = U H` by the SVD, Newton or Newton–Schulz.
 
 Polar: for :math:`A \in \mathbb{R}^{m\times n}`, :math:`m \ge n`, :math:`U` has orthonormal
 columns and :math:`H = (A^\top A)^{1/2}` is symmetric positive semidefinite. From the SVD
@@ -23,24 +23,28 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.backend import is_torch_tensor, resolve_backend
-from refimpl.linalg.jacobi import jacobi_svd
+from refimpl._validation import check_choice, check_positive, check_positive_int
+from refimpl.results import Info
 
 
 class Polar(NamedTuple):
-    """``A = U @ H``: ``U`` with orthonormal columns, ``H`` symmetric PSD."""
+    """``A = U @ H``.
+
+    Attributes
+    ----------
+    U : (..., m, n) array or tensor
+        Orthonormal columns: the nearest such matrix to ``A`` in every unitarily invariant
+        norm.
+    H : (..., n, n) array or tensor
+        Symmetric positive semidefinite, ``(AᵀA)^{1/2}``.
+    """
 
     U: Any
     H: Any
 
     def reconstruct(self):
+        """``U H``."""
         return self.U @ self.H
-
-
-class PolarInfo(NamedTuple):
-    iterations: int
-    converged: bool
 
 
 _METHODS = ("svd", "newton", "newton_schulz")
@@ -53,113 +57,83 @@ def polar(A, *, method: str = "svd", tol: float | None = None, max_iter: int = 1
     Parameters
     ----------
     A : (m, n) array or (..., m, n) torch tensor with ``m >= n``
+        Real floating-point matrix (batches on the torch path).
     method : {"svd", "newton", "newton_schulz"}
         ``"newton"`` needs square nonsingular ``A``; ``"newton_schulz"`` needs full column
         rank (it converges slowly when ``A`` is ill-conditioned: the smallest singular
         value of ``A / ‖A‖_F`` grows by about a factor 1.5 per step until it nears 1).
     tol : float, optional
-        Stopping tolerance on ``‖X_{k+1} − X_k‖_F``; default ``sqrt(n) * 10 * eps``.
+        Stopping tolerance on ``‖X_{k+1} − X_k‖_F`` (the largest over a batch), ``>= 0``;
+        default ``10 sqrt(n) eps``.
     max_iter : int
+        Upper bound on the iterations, ``>= 1``.
     backend : {"auto", "numpy", "torch"}
+        ``"torch"`` runs on any device and takes batches.
     return_info : bool
-        Also return :class:`PolarInfo` (iterations; 0 for ``"svd"``).
+        Also return an :class:`refimpl.results.Info`: ``n_iter`` iterations and, in
+        ``errors``, ``‖X_{k+1} − X_k‖_F`` after each (``n_iter = 0`` and no errors for
+        ``"svd"``).
+
+    Returns
+    -------
+    Polar
+        ``U`` (..., m, n) and ``H`` (..., n, n), as the input's kind and dtype.
+    Info
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array, or ``max_iter`` not an integer.
+    ValueError
+        If ``A`` is empty, not finite, wide (``m < n``) or, for ``"newton"``, not square;
+        if ``method`` is unknown, ``tol < 0`` or ``max_iter < 1``.
     """
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
+    A, path, back = _xp.prepare(A, backend=backend)
+    method = check_choice(method, "method", _METHODS)
+    max_iter = check_positive_int(max_iter, "max_iter")
     m, n = A.shape[-2:]
     if m < n:
         raise ValueError(f"A must have at least as many rows as columns (m >= n); got shape "
                          f"{tuple(A.shape)} (factor A.T for the left polar form)")
     if method == "newton" and m != n:
         raise ValueError(f"method='newton' needs a square A; got shape {tuple(A.shape)}")
-    path = resolve_backend(backend, A, available=("numpy", "torch"))
-    X = _xp.as_path(A, path)
-    if not is_torch_tensor(X):
-        X = X.astype(np.result_type(X.dtype, np.float32), copy=False)
-    tol = 10 * np.sqrt(n) * _xp.eps(X) if tol is None else float(tol)
+    if path == "numpy":
+        A = A.astype(np.result_type(A.dtype, np.float32), copy=False)
+    tol = 10 * np.sqrt(n) * _xp.eps(A) if tol is None else check_positive(tol, "tol",
+                                                                           allow_zero=True)
     if method == "svd":
-        W, _, Vh = _xp.svd(X)
-        U, it, ok = W @ Vh, 0, True
+        W, _, Vt = _xp.svd(A)
+        U, info = W @ Vt, Info(0, True)
     elif method == "newton":
-        U, it, ok = _newton(X, tol, max_iter)
+        U, info = _newton(A, tol, max_iter)
     else:
-        U, it, ok = _newton_schulz(X, tol, max_iter)
-    H = _xp.mT(U) @ X
-    H = (H + _xp.mT(H)) / 2
-    result = Polar(_xp.like_input(U, A), _xp.like_input(H, A))
-    return (result, PolarInfo(it, ok)) if return_info else result
+        U, info = _newton_schulz(A, tol, max_iter)
+    H = _xp.mT(U) @ A
+    result = back(Polar(U, (H + _xp.mT(H)) / 2))
+    return (result, info) if return_info else result
+
+
+def _iterate(step, X, tol, max_iter):
+    """Run ``X <- step(X)`` until ``‖X_{k+1} − X_k‖_F <= tol``; return ``X`` and its Info."""
+    errors = []
+    while len(errors) < max_iter and not (errors and errors[-1] <= tol):
+        X_new = step(X)
+        errors.append(float(_xp.fro(X_new - X).max()))
+        X = X_new
+    return X, Info(len(errors), bool(errors[-1] <= tol), tuple(errors))
 
 
 def _newton(X, tol, max_iter):
-    for it in range(1, max_iter + 1):
+    def step(X):
         Xinv_T = _xp.mT(_xp.linalg(X).inv(X))
         mu = (_xp.fro(Xinv_T) / _xp.fro(X)) ** 0.5
-        X_new = (mu[..., None, None] * X + Xinv_T / mu[..., None, None]) / 2
-        done = float(_xp.fro(X_new - X).max()) <= tol
-        X = X_new
-        if done:
-            return X, it, True
-    return X, max_iter, False
+        return (mu[..., None, None] * X + Xinv_T / mu[..., None, None]) / 2
+
+    return _iterate(step, X, tol, max_iter)
 
 
 def _newton_schulz(X, tol, max_iter):
-    X = X / _xp.fro(X)[..., None, None]
     eye = _xp.eye_like(X.shape[-1], X)
-    for it in range(1, max_iter + 1):
-        X_new = X @ (3 * eye - _xp.mT(X) @ X) / 2
-        done = float(_xp.fro(X_new - X).max()) <= tol
-        X = X_new
-        if done:
-            return X, it, True
-    return X, max_iter, False
-
-
-class TruncatedSVD(NamedTuple):
-    """The best rank-k approximation ``U diag(s) Vt`` and the discarded singular values."""
-
-    U: Any
-    s: Any
-    Vt: Any
-    tail: Any
-
-    def reconstruct(self):
-        return (self.U * self.s[..., None, :]) @ self.Vt
-
-    def error(self, ord: str | int = "fro"):
-        """Eckart–Young–Mirsky: ``‖A − A_k‖_F = ‖tail‖_2`` and ``‖A − A_k‖_2 = tail[0]``."""
-        if ord == "fro":
-            return (self.tail ** 2).sum(-1) ** 0.5
-        if ord == 2:
-            return self.tail[..., 0] if self.tail.shape[-1] else self.tail.sum(-1)
-        raise ValueError(f"ord must be 'fro' or 2; got {ord!r}")
-
-
-def truncated_svd(A, k: int, *, backend: str = "auto") -> TruncatedSVD:
-    r"""Best rank-``k`` approximation in every unitarily invariant norm (Eckart–Young–Mirsky).
-
-    .. math:: \min_{\operatorname{rank} B \le k} \|A - B\|_F^2 = \sum_{i>k} \sigma_i^2,
-              \qquad \min_{\operatorname{rank} B \le k} \|A - B\|_2 = \sigma_{k+1}.
-
-    Parameters
-    ----------
-    A : (m, n) array or (..., m, n) torch tensor
-    k : int, 1 <= k <= min(m, n)
-    backend : {"auto", "numpy", "numba", "torch"}
-        ``"numpy"``: LAPACK through :func:`numpy.linalg.svd`; ``"numba"``: this package's
-        :func:`refimpl.linalg.jacobi_svd`; ``"torch"``: :func:`torch.linalg.svd`, batched,
-        any device.
-    """
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
-    k = check_rank(k, "k", min(A.shape[-2:]))
-    path = resolve_backend(backend, A, available=("numpy", "numba", "torch"))
-    if path == "numba":
-        if A.ndim != 2:
-            raise ValueError(f"backend='numba' takes one matrix; got shape {tuple(A.shape)}")
-        U, s, Vt = jacobi_svd(_xp.to_numpy(A), backend="numba")
-    else:
-        X = _xp.as_path(A, path)
-        U, s, Vt = _xp.svd(X)
-    out = TruncatedSVD(U[..., :, :k], s[..., :k], Vt[..., :k, :], s[..., k:])
-    return TruncatedSVD(*(_xp.like_input(t, A) for t in out))
-
+    return _iterate(lambda X: X @ (3 * eye - _xp.mT(X) @ X) / 2,
+                    X / _xp.fro(X)[..., None, None], tol, max_iter)

@@ -21,18 +21,30 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from refimpl._validation import check_array
+from refimpl import _xp
+from refimpl._validation import check_positive, check_square
 from refimpl.seeding import SeedLike, as_generator
 
 
 class Eig(NamedTuple):
-    """``A ≈ V @ diag(w) @ inv(V)`` (complex in general)."""
+    """``A ≈ V @ diag(w) @ inv(V)`` (complex in general).
+
+    Attributes
+    ----------
+    w : (n,) array or tensor
+        Eigenvalues: complex, or real when all of them are (as :func:`numpy.linalg.eig`
+        returns them).
+    V : (n, n) array or tensor
+        Eigenvectors, column ``i`` for ``w[i]``, each of unit 2-norm (complex or real like
+        ``w``).
+    """
 
     w: Any
     V: Any
 
     def reconstruct(self):
-        return (self.V * self.w) @ np.linalg.inv(self.V)
+        """``V diag(w) V⁻¹``."""
+        return (self.V * self.w) @ _xp.linalg(self.V).inv(self.V)
 
 
 def perturb_then_diagonalize(A, eps: float = 1e-6, *, seed: SeedLike = None) -> Eig:
@@ -40,17 +52,32 @@ def perturb_then_diagonalize(A, eps: float = 1e-6, *, seed: SeedLike = None) -> 
 
     Parameters
     ----------
-    A : (n, n) real array
+    A : (n, n) array or torch tensor
+        Real square matrix (a tensor is computed on the CPU with NumPy and the result
+        returned as tensors on its device).
     eps : float
         Relative size of the perturbation, ``0 <= eps < 1`` (``0`` diagonalizes ``A`` itself).
     seed : int or numpy.random.Generator
+        Source of the Gaussian perturbation.
+
+    Returns
+    -------
+    Eig
+        ``w`` (n,) and ``V`` (n, n) with ``A + E = V diag(w) V⁻¹``.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array or ``eps`` not a real number.
+    ValueError
+        If ``A`` is empty, not finite or not square, or ``eps`` is outside ``[0, 1)``.
     """
-    A = check_array(A, "A", allow_torch=False)
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"A must be square; got shape {A.shape}")
-    if not 0 <= eps < 1:
+    A, _, back = _xp.prepare(A, paths=("numpy",))
+    check_square(A, "A")
+    eps = check_positive(eps, "eps", allow_zero=True)
+    if eps >= 1:
         raise ValueError(f"eps must be in [0, 1); got {eps}")
     G = as_generator(seed).standard_normal(A.shape)
     E = (eps * np.linalg.norm(A, 2) / np.linalg.norm(G, 2)) * G
     w, V = np.linalg.eig(A + E)
-    return Eig(w, V)
+    return back(Eig(w, V))

@@ -26,15 +26,21 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.backend import is_torch_tensor, resolve_backend
-
-# LAPACK's threshold for recomputing a downdated column norm (tol3z = sqrt(eps)).
-_TOL3Z = float(np.sqrt(np.finfo(np.float64).eps))
+from refimpl._validation import check_rank
 
 
 class PivotedQR(NamedTuple):
-    """``A[..., :, perm] ≈ Q @ R`` (exact when ``k = min(m, n)``)."""
+    """Pivoted QR after ``k`` steps: ``A[..., :, perm] ≈ Q @ R`` (exact when ``k = min(m, n)``).
+
+    Attributes
+    ----------
+    Q : (..., m, k) array or tensor
+        Orthonormal columns.
+    R : (..., k, n) array or tensor
+        Upper trapezoidal, with a non-negative, non-increasing diagonal.
+    perm : (..., n) integer array or tensor
+        The column order: ``A[..., :, perm]`` is the pivoted matrix.
+    """
 
     Q: Any
     R: Any
@@ -42,66 +48,73 @@ class PivotedQR(NamedTuple):
 
     def reconstruct(self):
         """The rank-k approximation ``Q R`` with its columns put back in A's order."""
-        QR = self.Q @ self.R
-        if is_torch_tensor(QR):
-            import torch
-
-            inv = torch.argsort(self.perm, dim=-1)
-            return torch.take_along_dim(QR, inv.unsqueeze(-2).expand_as(QR), dim=-1)
-        return QR[..., np.argsort(self.perm)]
+        return _xp.unpermute_cols(self.Q @ self.R, self.perm)
 
 
-def cpqr(A, k: int | None = None, *, backend: str = "auto") -> PivotedQR:
-    """Householder QR with column pivoting, stopped after ``k`` steps.
+def cpqr(A, rank: int | None = None, *, backend: str = "auto") -> PivotedQR:
+    """Householder QR with column pivoting (Businger–Golub), stopped after ``rank`` steps.
 
     Parameters
     ----------
     A : (m, n) array or (..., m, n) torch tensor
         Real floating-point matrix (batches on the torch path only).
-    k : int, optional
-        Number of steps (the rank of the factorization); default ``min(m, n)``.
+    rank : int, optional
+        Number of steps ``k``, the rank of the factorization, ``1 <= k <= min(m, n)``;
+        default ``min(m, n)`` (a complete factorization).
     backend : {"auto", "numpy", "numba", "torch"}
-        ``"auto"`` runs the Numba kernel for NumPy input and torch for tensors.
+        ``"numpy"``: the reference loop, one pivot and one reflector per step;
+        ``"numba"``: the compiled kernel, blocked as in LAPACK's ``xGEQP3``; ``"torch"``:
+        any device, batched over leading dimensions. ``"auto"`` runs the Numba kernel for
+        NumPy input and torch for tensors.
 
     Returns
     -------
     PivotedQR
-        ``Q`` (m, k) with orthonormal columns, ``R`` (k, n) upper trapezoidal with a
-        non-negative, non-increasing diagonal, and ``perm`` (n,) with ``A[:, perm] ≈ Q R``.
+        ``Q`` (..., m, k) with orthonormal columns, ``R`` (..., k, n) upper trapezoidal with
+        a non-negative, non-increasing diagonal, and ``perm`` (..., n) with
+        ``A[..., :, perm] ≈ Q R``; the residual ``‖A P − Q R‖_F`` is the norm of the
+        trailing block left after ``k`` steps. NumPy in gives NumPy out, torch in gives
+        torch out on the input's device and dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array, or ``rank`` is not an integer.
+    ValueError
+        If ``A`` is empty, not finite or of the wrong shape (batches need
+        ``backend="torch"``), or ``rank`` is outside ``[1, min(m, n)]``.
     """
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba", "torch"),
+                                prefer="numba")
     m, n = A.shape[-2:]
-    k = min(m, n) if k is None else check_rank(k, "k", min(m, n))
-    path = resolve_backend(backend, A, available=("numpy", "numba", "torch"), prefer="numba")
+    k = min(m, n) if rank is None else check_rank(rank, "rank", min(m, n))
     if path == "torch":
-        if is_torch_tensor(A):
-            return _cpqr_torch(A, k)
-        Q, R, perm = _cpqr_torch(_xp.to_torch(A), k)
-        return PivotedQR(Q.numpy(), R.numpy(), perm.numpy())
-    A_np = _xp.to_numpy(A)
-    if A_np.ndim != 2:
-        raise ValueError(f"A must be 2-D on the {path} path; got shape {A_np.shape}")
-    if path == "numba":
+        result = _cpqr_torch(A, k)
+    elif path == "numba":
         from refimpl.linalg._qr_numba import cpqr_kernel
 
-        Q, R, perm = cpqr_kernel(np.ascontiguousarray(A_np.T), k)
+        result = PivotedQR(*cpqr_kernel(np.ascontiguousarray(A.T), k))
     else:
-        Q, R, perm = _cpqr_numpy(A_np, k)
-    result = PivotedQR(Q, R, perm)
-    if is_torch_tensor(A):
-        import torch
-
-        return PivotedQR(*(torch.as_tensor(t, device=A.device) for t in result))
-    return result
+        result = PivotedQR(*_cpqr_numpy(A, k))
+    return back(result)
 
 
 class QR(NamedTuple):
-    """``A = Q @ R`` with orthonormal columns in ``Q`` and upper triangular ``R``."""
+    """``A = Q @ R``.
+
+    Attributes
+    ----------
+    Q : (..., m, k) array or tensor
+        Orthonormal columns.
+    R : (..., k, n) array or tensor
+        Upper triangular (trapezoidal when ``m < n``) with a non-negative diagonal.
+    """
 
     Q: Any
     R: Any
 
     def reconstruct(self):
+        """``Q R``."""
         return self.Q @ self.R
 
 
@@ -117,23 +130,30 @@ def householder_qr(A, *, backend: str = "auto") -> QR:
     Parameters
     ----------
     A : (m, n) array or (..., m, n) torch tensor
+        Real floating-point matrix (batches on the torch path only).
     backend : {"auto", "numpy", "torch"}
+        ``"numpy"``: the reference loop of :func:`cpqr` without the pivot search;
+        ``"torch"``: the same loop batched, on any device.
 
     Returns
     -------
     QR
-        ``Q`` (..., m, k) and ``R`` (..., k, n) with ``k = min(m, n)``.
+        ``Q`` (..., m, k) and ``R`` (..., k, n) with ``k = min(m, n)``, as the input's kind.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array.
+    ValueError
+        If ``A`` is empty, not finite or of the wrong shape.
     """
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "torch"))
     k = min(A.shape[-2:])
-    path = resolve_backend(backend, A, available=("numpy", "torch"))
     if path == "torch":
-        Q, R, _ = _cpqr_torch(_xp.as_path(A, "torch"), k, pivot=False)
-        return QR(_xp.like_input(Q, A), _xp.like_input(R, A))
-    if A.ndim != 2:
-        raise ValueError(f"A must be 2-D on the numpy path; got shape {tuple(A.shape)}")
-    Q, R, _ = _cpqr_numpy(_xp.to_numpy(A), k, pivot=False)
-    return QR(_xp.like_input(Q, A), _xp.like_input(R, A))
+        Q, R, _ = _cpqr_torch(A, k, pivot=False)
+    else:
+        Q, R, _ = _cpqr_numpy(A, k, pivot=False)
+    return back(QR(Q, R))
 
 
 def _householder(x):

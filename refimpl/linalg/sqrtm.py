@@ -38,13 +38,33 @@ from functools import cache
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array
-from refimpl.backend import is_torch_tensor
+from refimpl._validation import (
+    check_array,
+    check_choice,
+    check_nonnegative_int,
+    check_positive,
+    check_positive_int,
+    check_rows,
+    check_same_kind,
+    check_square,
+)
+from refimpl.results import Info
 
 
 @cache
 def taylor_coefficients(K: int) -> tuple[float, ...]:
-    r"""Coefficients :math:`c_k` of :math:`\sqrt{1-z} = \sum_k c_k z^k`, :math:`k \le K`."""
+    r"""Coefficients :math:`c_k` of :math:`\sqrt{1-z} = \sum_k c_k z^k`, :math:`k \le K`.
+
+    Parameters
+    ----------
+    K : int
+        The highest degree.
+
+    Returns
+    -------
+    tuple of float
+        ``(c_0, ..., c_K)``.
+    """
     c = [1.0]
     for k in range(1, K + 1):
         c.append(c[-1] * (k - 1.5) / k)  # c_k = c_{k-1} (k - 1 - 1/2) / k
@@ -57,6 +77,16 @@ def pade_coefficients(M: int, N: int) -> tuple[tuple[float, ...], tuple[float, .
 
     :math:`Q_N(z)\sqrt{1-z} - P_M(z) = O(z^{M+N+1})`: the coefficients of
     :math:`z^{M+1},\dots,z^{M+N}` of :math:`Q_N \cdot \text{series}` vanish.
+
+    Parameters
+    ----------
+    M, N : int
+        Degrees of the numerator :math:`P_M` and the denominator :math:`Q_N`.
+
+    Returns
+    -------
+    (tuple of float, tuple of float)
+        The coefficients of :math:`P_M` and of :math:`Q_N`, lowest degree first.
     """
     c = np.array(taylor_coefficients(M + N))
     cc = lambda i: c[i] if i >= 0 else 0.0  # noqa: E731
@@ -68,13 +98,6 @@ def pade_coefficients(M: int, N: int) -> tuple[tuple[float, ...], tuple[float, .
         q = np.array([1.0])
     p = np.array([sum(q[j] * cc(i - j) for j in range(min(i, N) + 1)) for i in range(M + 1)])
     return tuple(p.tolist()), tuple(q.tolist())
-
-
-def _check_square(A):
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
-    if A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"A must be square; got shape {tuple(A.shape)}")
-    return A
 
 
 def _normalize(A):
@@ -103,24 +126,64 @@ def sqrtm_taylor(A, degree: int = 10):
     Works on NumPy arrays and (batched, any device) torch tensors; differentiable by plain
     autograd. The truncation error is largest for ill-conditioned ``A`` (the series of
     ``sqrt(1-z)`` converges slowly near ``z = 1``).
+
+    Parameters
+    ----------
+    A : (n, n) array or (..., n, n) torch tensor
+        Symmetric positive definite matrix.
+    degree : int
+        Degree ``K >= 0`` of the truncated binomial series.
+
+    Returns
+    -------
+    array or tensor
+        The approximate square root, as the input's kind.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array or ``degree`` not an integer.
+    ValueError
+        If ``A`` is empty, not finite or not square, or ``degree < 0``.
     """
-    A = _check_square(A)
+    A, _, back = _xp.prepare(A)
+    check_square(A, "A")
+    degree = check_nonnegative_int(degree, "degree")
     Z, scale = _normalize(A)
-    c = taylor_coefficients(int(degree))
-    return scale * _poly(c, Z, _powers(Z, int(degree)))
+    return back(scale * _poly(taylor_coefficients(degree), Z, _powers(Z, degree)))
 
 
 def sqrtm_pade(A, degree: tuple[int, int] | int = 5):
     """Matrix square root of SPD ``A`` by the ``[M/N]`` Matrix Padé Approximant.
 
-    ``degree`` is ``(M, N)`` or one integer for ``M = N``.
+    Parameters
+    ----------
+    A : (n, n) array or (..., n, n) torch tensor
+        Symmetric positive definite matrix.
+    degree : int or (int, int)
+        ``(M, N)``, the degrees of numerator and denominator (each ``>= 0``), or one
+        integer for ``M = N``.
+
+    Returns
+    -------
+    array or tensor
+        The Padé approximant of ``A^{1/2}``, as the input's kind.
+
+    Raises
+    ------
+    TypeError
+        As :func:`sqrtm_taylor` (for either degree).
+    ValueError
+        If ``A`` is empty, not finite or not square, or a degree is negative.
     """
-    A = _check_square(A)
-    M, N = (degree, degree) if isinstance(degree, int) else degree
+    A, _, back = _xp.prepare(A)
+    check_square(A, "A")
+    M, N = degree if isinstance(degree, tuple | list) else (degree, degree)
+    M, N = check_nonnegative_int(M, "degree"), check_nonnegative_int(N, "degree")
     Z, scale = _normalize(A)
-    p, q = pade_coefficients(int(M), int(N))
+    p, q = pade_coefficients(M, N)
     powers = _powers(Z, max(M, N))
-    return scale * _xp.solve(_poly(q, Z, powers[:N + 1]), _poly(p, Z, powers[:M + 1]))
+    return back(scale * _xp.solve(_poly(q, Z, powers[:N + 1]), _poly(p, Z, powers[:M + 1])))
 
 
 def sqrtm_eigh(A):
@@ -129,11 +192,29 @@ def sqrtm_eigh(A):
 
     Differentiable through ``torch.linalg.eigh``'s autograd (the route whose backward the
     book shows failing at repeated eigenvalues).
+
+    Parameters
+    ----------
+    A : (n, n) array or (..., n, n) torch tensor
+        Symmetric positive semidefinite matrix (only its lower triangle is read).
+
+    Returns
+    -------
+    array or tensor
+        ``A^{1/2}``, as the input's kind.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array.
+    ValueError
+        If ``A`` is empty, not finite or not square.
     """
-    A = _check_square(A)
+    A, path, back = _xp.prepare(A)
+    check_square(A, "A")
     w, V = _xp.linalg(A).eigh(A)
-    root = w.clamp_min(0) ** 0.5 if is_torch_tensor(w) else np.sqrt(np.maximum(w, 0))
-    return (V * root[..., None, :]) @ _xp.mT(V)
+    root = w.clamp_min(0) ** 0.5 if path == "torch" else np.sqrt(np.maximum(w, 0))
+    return back((V * root[..., None, :]) @ _xp.mT(V))
 
 
 def sqrtm_newton_schulz(A, iters: int = 10):
@@ -145,18 +226,38 @@ def sqrtm_newton_schulz(A, iters: int = 10):
     :math:`Y_k \to (A/\|A\|_F)^{1/2}` and :math:`Z_k \to (A/\|A\|_F)^{-1/2}`, three
     products per step. Differentiable by plain autograd (that is the slow backward the paper
     replaces).
+
+    Parameters
+    ----------
+    A : (n, n) array or (..., n, n) torch tensor
+        Symmetric positive definite matrix.
+    iters : int
+        Number of steps, ``>= 0`` (fixed: there is no stopping test).
+
+    Returns
+    -------
+    array or tensor
+        :math:`\sqrt{\|A\|_F}\, Y_{\text{iters}}`, as the input's kind.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`sqrtm_taylor` (with ``iters`` for ``degree``).
     """
-    A = _check_square(A)
+    A, _, back = _xp.prepare(A)
+    check_square(A, "A")
+    iters = check_nonnegative_int(iters, "iters")
     Z, scale = _normalize(A)
     eye = _xp.eye_like(A.shape[-1], A)
     Y, Zi = eye - Z, eye + 0 * Z
-    for _ in range(int(iters)):
+    for _ in range(iters):
         T = (3 * eye - Zi @ Y) / 2
         Y, Zi = Y @ T, T @ Zi
-    return scale * Y
+    return back(scale * Y)
 
 
-def solve_lyapunov(Y, G, *, tol: float | None = None, max_iter: int = 100):
+def solve_lyapunov(Y, G, *, tol: float | None = None, max_iter: int = 100,
+                   return_info: bool = False):
     r"""Solve :math:`Y X + X Y = G` for symmetric positive definite ``Y`` by the
     Newton–Schulz sign iteration on :math:`\left(\begin{smallmatrix} B & C\\ 0 & -B
     \end{smallmatrix}\right)` with :math:`B = Y / \|Y\|_F`, :math:`C = G / \|Y\|_F`:
@@ -166,18 +267,60 @@ def solve_lyapunov(Y, G, *, tol: float | None = None, max_iter: int = 100):
 
     until :math:`\|B^2 - I\|_F \le` ``tol``; then :math:`X = C / 2`. The iteration count grows
     like :math:`\log_{1.5} \kappa(Y)`. NumPy or (batched) torch.
+
+    Parameters
+    ----------
+    Y : (n, n) array or (..., n, n) torch tensor
+        Symmetric positive definite matrix.
+    G : array or tensor of the same kind and shape
+        Right-hand side (Inf and NaN are passed through, as an upstream gradient may carry
+        them under loss scaling).
+    tol : float, optional
+        Stopping tolerance on ``‖B² − I‖_F`` (the largest over a batch), ``>= 0``; default
+        ``100 n eps``.
+    max_iter : int
+        Upper bound on the iterations, ``>= 1``.
+    return_info : bool
+        Also return an :class:`refimpl.results.Info`: ``n_iter`` iterations and, in
+        ``errors``, the ``‖B² − I‖_F`` each iteration tested (that of the ``B`` it started
+        from).
+
+    Returns
+    -------
+    array or tensor
+        ``X``, as ``Y``'s kind.
+    Info
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    TypeError
+        If ``Y`` or ``G`` is not a real floating-point array, they are of different kinds,
+        or ``max_iter`` is not an integer.
+    ValueError
+        If ``Y`` is empty, not finite or not square, ``G``'s shape differs, ``tol < 0`` or
+        ``max_iter < 1``.
     """
+    Y, path, back = _xp.prepare(Y, "Y")
+    check_square(Y, "Y")
+    check_same_kind("Y", Y, "G", G)
+    G = _xp.to_path(check_array(G, "G", batch=path == "torch", finite=False), path, like=Y)
+    check_square(G, "G")
+    check_rows("Y", Y, "G", G)
+    max_iter = check_positive_int(max_iter, "max_iter")
+    tol = 100 * Y.shape[-1] * _xp.eps(Y) if tol is None else check_positive(
+        tol, "tol", allow_zero=True)
     scale = _xp.fro(Y)[..., None, None]
     B, C = Y / scale, G / scale
     eye = _xp.eye_like(Y.shape[-1], Y)
-    tol = 100 * Y.shape[-1] * _xp.eps(Y) if tol is None else float(tol)
-    for _ in range(max_iter):
+    errors = []
+    while len(errors) < max_iter and not (errors and errors[-1] <= tol):
         B2 = B @ B
         C = (3 * C - B2 @ C + B @ C @ B - C @ B2) / 2
         B = B @ (3 * eye - B2) / 2
-        if float(_xp.fro(B2 - eye).max()) <= tol:
-            break
-    return C / 2
+        errors.append(float(_xp.fro(B2 - eye).max()))
+    X = back(C / 2)
+    return (X, Info(len(errors), bool(errors[-1] <= tol), tuple(errors))) if return_info else X
 
 
 def _torch_function():
@@ -195,12 +338,9 @@ def _torch_function():
 
         @staticmethod
         def forward(ctx, A, method="pade", degree=None):
-            if method == "pade":
-                Y = sqrtm_pade(A) if degree is None else sqrtm_pade(A, degree)
-            elif method == "taylor":
-                Y = sqrtm_taylor(A) if degree is None else sqrtm_taylor(A, degree)
-            else:
-                raise ValueError(f"method must be 'pade' or 'taylor'; got {method!r}")
+            root = {"pade": sqrtm_pade, "taylor": sqrtm_taylor}[
+                check_choice(method, "method", ("pade", "taylor"))]
+            Y = root(A) if degree is None else root(A, degree)
             ctx.save_for_backward(Y)
             return Y
 

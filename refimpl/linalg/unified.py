@@ -39,10 +39,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from refimpl._validation import check_array
-from refimpl.linalg.jacobi import SVD, Eigh, _rotation, check_symmetric
+from refimpl import _xp
+from refimpl._validation import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_rank,
+    check_square,
+    check_symmetric,
+)
+from refimpl.linalg.jacobi import Eigh, _rotation
 from refimpl.linalg.lu import Cholesky
 from refimpl.linalg.qr import QR
+from refimpl.linalg.svd import TruncatedSVD
+from refimpl.results import Info
 from refimpl.seeding import SeedLike, as_generator
 
 KINDS = {"jacobi_svd": ("one", "orthogonal"), "gram_schmidt": ("one", "triangular"),
@@ -50,18 +60,45 @@ KINDS = {"jacobi_svd": ("one", "orthogonal"), "gram_schmidt": ("one", "triangula
 
 
 class UnifiedResult(NamedTuple):
-    """``factors`` is the factorization ``kind`` names (SVD, QR, Eigh or Cholesky)."""
+    """What the unified pivoted loop computed.
+
+    Attributes
+    ----------
+    factors : TruncatedSVD, QR, Eigh or Cholesky
+        The factorization ``kind`` names.
+    T : (n, n) array
+        The accumulated transformation: orthogonal for the Jacobi kinds, unit upper
+        triangular for Gram–Schmidt and Cholesky.
+    """
 
     factors: Any
     T: Any
-    steps: int
-    converged: bool
-    potential: Any  # Γ after each step (only when track=True), else None
 
 
 def potential(B) -> float:
-    """``Γ(B) = tr(B ∘ B⁻¹) − n`` for symmetric positive definite ``B``."""
-    B = check_array(B, "B", allow_torch=False)
+    """``Γ(B) = tr(B ∘ B⁻¹) − n`` for symmetric positive definite ``B``.
+
+    Parameters
+    ----------
+    B : (n, n) array or torch tensor
+        Symmetric positive definite matrix.
+
+    Returns
+    -------
+    float
+        ``Γ(B) >= 0``, zero exactly when ``B`` is diagonal, invariant under diagonal scaling.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``B`` is not a finite, non-empty, square real floating-point matrix.
+    """
+    B, _, _ = _xp.prepare(B, "B", paths=("numpy",))
+    check_square(B, "B")
+    return _potential(B)
+
+
+def _potential(B) -> float:
     return float(np.sum(np.diagonal(B) * np.diagonal(np.linalg.inv(B))) - B.shape[0])
 
 
@@ -83,31 +120,58 @@ def _pivot_transform(G, rule):
 
 def unified_pivoted(A, kind: str = "jacobi_svd", *, block: int = 2,
                     max_steps: int | None = None, tol: float | None = None,
-                    seed: SeedLike = None, track: bool = False) -> UnifiedResult:
+                    seed: SeedLike = None, track: bool = False, return_info: bool = False):
     """Run the unified pivoted loop with uniformly random pivot sets.
 
     Parameters
     ----------
-    A : (m, n) array
+    A : (m, n) array or torch tensor
         One-sided kinds (``"jacobi_svd"``, ``"gram_schmidt"``): full column rank, ``m >= n``.
         Two-sided kinds (``"jacobi_eigh"``, ``"cholesky"``): symmetric (positive definite for
-        ``"cholesky"``) ``n × n``.
+        ``"cholesky"``) ``n × n``. A tensor is computed on the CPU and the result returned
+        as tensors on its device.
     kind : {"jacobi_svd", "gram_schmidt", "jacobi_eigh", "cholesky"}
+        The factorization to compute.
     block : int
-        Size ``k`` of the random pivot set (2 gives the classical pairwise methods).
+        Size ``k`` of the random pivot set, ``2 <= k <= n`` (2 gives the classical pairwise
+        methods).
     max_steps : int, optional
-        Default ``200 n²``.
+        Upper bound on the steps, ``>= 1``; default ``200 n²``.
     tol : float, optional
         Stop when every pair's relative coupling ``|B_ij| / sqrt(B_ii B_jj)`` is below
-        ``tol`` (checked every ``n(n−1)/2`` steps); default ``n ε``.
+        ``tol`` (checked every ``n(n−1)/2`` steps), ``>= 0`` (0 runs all ``max_steps``);
+        default ``n ε``.
     seed : int or numpy.random.Generator
+        Source of the pivot sets.
     track : bool
-        Record ``Γ(B)`` after every step (costs ``O(n³)`` per step).
+        Record ``Γ(B)`` (:func:`potential`) after every step in ``Info.errors`` (costs
+        ``O(n³)`` per step; needs ``return_info=True``).
+    return_info : bool
+        Also return an :class:`refimpl.results.Info`: ``n_iter`` steps, whether the coupling
+        test was met, and, with ``track=True``, ``errors`` = the potential ``Γ(B)`` after
+        each step (otherwise ``()``).
+
+    Returns
+    -------
+    UnifiedResult
+        ``factors`` (:class:`~refimpl.linalg.TruncatedSVD`, :class:`~refimpl.linalg.QR`,
+        :class:`~refimpl.linalg.Eigh` or :class:`~refimpl.linalg.Cholesky`) and ``T``.
+    Info
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    TypeError
+        If ``A`` is not a real floating-point array, ``block`` or ``max_steps`` not an
+        integer, or ``seed`` not a seed.
+    ValueError
+        If ``kind`` is unknown; ``A`` is empty, not finite, or does not meet ``kind``'s
+        requirement (shape, full column rank, symmetry, positive definiteness); ``block``
+        is outside ``[2, n]``; ``max_steps < 1`` or ``tol < 0``; or ``track=True`` without
+        ``return_info=True``.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {tuple(KINDS)}; got {kind!r}")
-    side, rule = KINDS[kind]
-    X = check_array(A, "A", allow_torch=False)
+    X, _, back = _xp.prepare(A, paths=("numpy",))
+    side, rule = KINDS[check_choice(kind, "kind", tuple(KINDS))]
     X = np.array(X, dtype=np.result_type(X.dtype, np.float32), copy=True)
     m, n = X.shape
     if side == "two":
@@ -121,14 +185,19 @@ def unified_pivoted(A, kind: str = "jacobi_svd", *, block: int = 2,
     if kind == "cholesky" and np.linalg.eigvalsh(X)[0] <= 0:
         raise ValueError("kind='cholesky' needs a positive definite A; its smallest "
                          f"eigenvalue is {np.linalg.eigvalsh(X)[0]:.3e}")
-    if isinstance(block, bool) or not isinstance(block, int) or not 2 <= block <= n:
-        raise ValueError(f"block must be an integer in [2, n={n}]; got {block!r}")
+    block = check_rank(block, "block", n, what="n")
+    if block < 2:
+        raise ValueError(f"block must be at least 2 (a pivot set is a pair or more); got {block}")
+    if track and not return_info:
+        raise ValueError("track=True records Γ in Info.errors: pass return_info=True too")
     rng = as_generator(seed)
-    tol = n * float(np.finfo(X.dtype).eps) if tol is None else float(tol)
-    max_steps = 200 * n * n if max_steps is None else int(max_steps)
+    tol = n * float(np.finfo(X.dtype).eps) if tol is None else check_positive(
+        tol, "tol", allow_zero=True)
+    max_steps = 200 * n * n if max_steps is None else check_positive_int(max_steps,
+                                                                         "max_steps")
     check_every = max(n * (n - 1) // 2, 1)
     T = np.eye(n, dtype=X.dtype)
-    history = [] if track else None
+    history = []
     steps, converged = 0, False
     for steps in range(1, max_steps + 1):
         J = np.sort(rng.choice(n, size=block, replace=False))
@@ -139,13 +208,12 @@ def unified_pivoted(A, kind: str = "jacobi_svd", *, block: int = 2,
             X[J, :] = S.T @ X[J, :]
         T[:, J] = T[:, J] @ S
         if track:
-            history.append(potential(_gram(X, side)))
+            history.append(_potential(_gram(X, side)))
         if steps % check_every == 0 and _coupling(_gram(X, side)) <= tol:
             converged = True
             break
-    factors = _specialize(kind, X, T)
-    return UnifiedResult(factors, T, steps, converged,
-                         np.array(history) if track else None)
+    result = back(UnifiedResult(_specialize(kind, X, T), T))
+    return (result, Info(steps, converged, tuple(history))) if return_info else result
 
 
 def _gram(X, side):
@@ -164,7 +232,7 @@ def _specialize(kind, X, T):
     if kind == "jacobi_svd":  # A T = X with orthogonal columns, T orthogonal
         s = np.linalg.norm(X, axis=0)
         order = np.argsort(-s, kind="stable")
-        return SVD(X[:, order] / s[order], s[order], T[:, order].T)
+        return TruncatedSVD(X[:, order] / s[order], s[order], T[:, order].T, s[len(s):])
     if kind == "gram_schmidt":  # A = X T^{-1}, T unit upper triangular
         d = np.linalg.norm(X, axis=0)
         R = d[:, None] * np.linalg.inv(T)

@@ -53,3 +53,11 @@ def matrices(draw, *, min_dim=1, max_dim=10, shape="any", kinds=KINDS, dtypes=DT
     dtype = draw(st.sampled_from(dtypes))
     seed = draw(st.integers(0, 2**31 - 1))
     return make_matrix(m, n, kind, seed, dtype), kind, dtype
+
+
+def torch_batch(b=3, m=12, n=8, seed=0):
+    """A (b, m, n) float64 CPU tensor of standard normal entries (for the GPU parity tests)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, m, n, dtype=torch.float64, generator=g)

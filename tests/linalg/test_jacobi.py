@@ -4,14 +4,18 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from linalg_strategies import make_matrix, make_spd, matrices, tol
 
-from refimpl.linalg import jacobi_eigh, jacobi_svd
+from refimpl.linalg import TruncatedSVD, jacobi_eigh, jacobi_svd, truncated_svd
+from refimpl.results import Info
+
+from .linalg_strategies import make_matrix, make_spd, matrices, tol
 
 
 def _check_svd(A, res, dtype):
     k = min(A.shape)
-    U, s, Vt = res
+    assert isinstance(res, TruncatedSVD)
+    U, s, Vt, tail = res
+    assert tail.shape == (0,) and res.error() == 0 and res.error(2) == 0
     assert U.shape == (A.shape[0], k) and s.shape == (k,) and Vt.shape == (k, A.shape[1])
     assert U.dtype == dtype and s.dtype == dtype
     scale = max(1.0, float(np.abs(A).max()))
@@ -39,7 +43,8 @@ def test_jacobi_svd_paths_agree_and_converge(rng):
     A = rng.standard_normal((20, 12))
     a, info_a = jacobi_svd(A, backend="numpy", return_info=True)
     b, info_b = jacobi_svd(A, backend="numba", return_info=True)
-    assert info_a.converged and info_b.converged and info_a.sweeps == info_b.sweeps
+    assert info_a.converged and info_b.converged and info_a.n_iter == info_b.n_iter
+    np.testing.assert_allclose(info_a.errors, info_b.errors, rtol=1e-8, atol=1e-14)
     np.testing.assert_allclose(a.s, b.s, atol=1e-12)
     np.testing.assert_allclose(np.abs(a.U), np.abs(b.U), atol=1e-10)
 
@@ -110,3 +115,48 @@ def test_jacobi_eigh_needs_symmetric_square():
         jacobi_eigh(np.array([[1.0, 2.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="square"):
         jacobi_eigh(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("fn", ["svd", "eigh"])
+def test_info_reports_the_sweeps_and_the_stopping_measure(backend, fn, rng):
+    A = rng.standard_normal((14, 10))
+    run = (lambda **kw: jacobi_svd(A, **kw)) if fn == "svd" else \
+        (lambda **kw: jacobi_eigh(A.T @ A, **kw))
+    _, info = run(backend=backend, return_info=True)
+    assert isinstance(info, Info) and info.converged
+    assert len(info.errors) == info.n_iter >= 2
+    assert all(isinstance(e, float) for e in info.errors)
+    tol = np.finfo(np.float64).eps * (14 if fn == "svd" else 10)
+    # The stopping rule: the last sweep met no coupling above tol, every earlier one did;
+    # convergence is ultimately quadratic, so the measure falls steeply at the end.
+    assert info.errors[-1] <= tol < min(info.errors[:-1])
+    assert info.errors[-2] < 1e-3 * info.errors[0]
+    # Stopped by max_sweeps: not converged, and still one measure per sweep.
+    _, short = run(backend=backend, return_info=True, max_sweeps=2)
+    assert short == Info(2, False, info.errors[:2])
+
+
+@pytest.mark.parametrize("fn", [jacobi_svd, jacobi_eigh])
+def test_bad_options(fn):
+    S = np.eye(3)
+    with pytest.raises(ValueError, match="max_sweeps"):
+        fn(S, max_sweeps=0)
+    with pytest.raises(TypeError, match="max_sweeps"):
+        fn(S, max_sweeps=2.5)
+    with pytest.raises(ValueError, match="tol"):
+        fn(S, tol=-1.0)
+    with pytest.raises(ValueError, match="backend"):
+        fn(S, backend="torch")
+
+
+def test_jacobi_svd_result_feeds_truncated_svd_consumers(rng):
+    # One SVD type: a full Jacobi SVD and a truncated one both reconstruct and know their error.
+    A = rng.standard_normal((9, 6))
+    full = jacobi_svd(A)
+    cut = truncated_svd(A, 3, backend="numba")
+    for t in (full, cut):
+        assert isinstance(t, TruncatedSVD)
+        np.testing.assert_allclose(np.linalg.norm(A - t.reconstruct()), t.error(), atol=1e-12)
+    np.testing.assert_allclose(cut.s, full.s[:3], rtol=1e-12)
+    np.testing.assert_allclose(cut.tail, full.s[3:], rtol=1e-12)

@@ -1,12 +1,131 @@
-"""Householder QR (pivoted QR: test_cpqr.py)."""
+"""Householder QR and QR with column pivoting (refimpl.linalg.qr): defining properties, peer
+parity with LAPACK (NumPy/SciPy), path parity, conversion of results, bad input."""
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from hypothesis import given
-from linalg_strategies import make_matrix, matrices, tol
+from hypothesis import strategies as st
 
-from refimpl.linalg import householder_qr
+from refimpl.linalg import cpqr, householder_qr
+from refimpl.matrices import low_rank_matrix, matrix_with_spectrum
+
+from .linalg_strategies import make_matrix, matrices, tol, torch_batch
+
+PATHS = ["numpy", "numba", "torch"]
+
+
+def _sign_fixed_scipy(A):
+    Q, R, P = scipy.linalg.qr(A, pivoting=True, mode="economic")
+    d = np.where(np.diagonal(R) < 0, -1.0, 1.0)
+    return Q * d, R * d[:, None], P
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("shape", [(40, 25), (25, 40), (33, 33)])
+def test_matches_lapack_float64(path, shape, rng):
+    A = rng.standard_normal(shape)
+    Qs, Rs, Ps = _sign_fixed_scipy(A)
+    Q, R, perm = cpqr(A, backend=path)
+    np.testing.assert_array_equal(perm, Ps)
+    scale = np.abs(Rs).max()
+    np.testing.assert_allclose(R, Rs, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(Q, Qs, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_float32_within_stated_tolerance(path, rng):
+    A = rng.standard_normal((30, 20)).astype(np.float32)
+    Q, R, perm = cpqr(A, backend=path)
+    assert Q.dtype == np.float32 and R.dtype == np.float32
+    # float32: orthogonality and reconstruction to 1e-5 relative.
+    np.testing.assert_allclose(Q.T @ Q, np.eye(20), atol=1e-5)
+    assert np.linalg.norm(A[:, perm] - Q @ R) <= 1e-5 * np.linalg.norm(A)
+
+
+@given(m=st.integers(1, 30), n=st.integers(1, 30), frac=st.floats(0.05, 1.0),
+       seed=st.integers(0, 2**32 - 1), path=st.sampled_from(PATHS))
+def test_defining_properties(m, n, frac, seed, path):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n))
+    k = max(1, int(frac * min(m, n)))
+    Q, R, perm = cpqr(A, k, backend=path)
+    assert Q.shape == (m, k) and R.shape == (k, n) and sorted(perm) == list(range(n))
+    np.testing.assert_allclose(Q.T @ Q, np.eye(k), atol=1e-12)
+    np.testing.assert_array_equal(np.tril(R, -1), 0)
+    d = np.diagonal(R)
+    assert np.all(d >= 0) and np.all(np.diff(d) <= 1e-12 * max(1.0, d[0]))
+    # R is Qᵀ A P exactly; the residual is what the k steps left in the trailing block.
+    np.testing.assert_allclose(R, Q.T @ A[:, perm], atol=1e-12 * max(1, np.abs(A).max()) * m)
+    resid = A[:, perm] - Q @ R
+    np.testing.assert_allclose(Q.T @ resid, 0, atol=1e-11 * np.linalg.norm(A))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_rank_deficient_reveals_rank(path):
+    A = low_rank_matrix(50, 40, 7, cond=1e6, seed=1)
+    _, R, _ = cpqr(A, backend=path)
+    d = np.diagonal(R)
+    assert d[6] > 1e-8 and np.all(d[7:] < 1e-13)
+    res = cpqr(A, 7, backend=path)
+    assert np.linalg.norm(res.reconstruct() - A) < 1e-12 * np.linalg.norm(A)
+
+
+@pytest.mark.parametrize("cond", [1e4, 1e8, 1e12])
+def test_ill_conditioned_matches_lapack(cond):
+    A = matrix_with_spectrum(60, 40, np.logspace(0, -np.log10(cond), 40), seed=3)
+    _, Rs, _ = _sign_fixed_scipy(A)
+    for path in PATHS:
+        Q, R, perm = cpqr(A, backend=path)
+        np.testing.assert_allclose(Q.T @ Q, np.eye(40), atol=1e-13)
+        assert np.linalg.norm(A[:, perm] - Q @ R) < 1e-14 * 60
+        # The rank-revealing diagonal agrees with LAPACK's down to eps·‖A‖.
+        np.testing.assert_allclose(np.diagonal(R), np.abs(np.diagonal(Rs)), atol=1e-14 * 60)
+
+
+def test_torch_batched_matches_per_matrix(rng):
+    A = torch.tensor(rng.standard_normal((3, 2, 12, 9)))
+    out = cpqr(A, 5)
+    assert out.Q.shape == (3, 2, 12, 5) and out.R.shape == (3, 2, 5, 9)
+    for i in range(3):
+        for j in range(2):
+            ref = cpqr(A[i, j].numpy(), 5, backend="numpy")
+            np.testing.assert_array_equal(out.perm[i, j].numpy(), ref.perm)
+            np.testing.assert_allclose(out.R[i, j].numpy(), ref.R, atol=1e-12)
+    rec = out.reconstruct()
+    assert rec.shape == A.shape
+
+
+def test_kinds_round_trip(rng):
+    A = rng.standard_normal((8, 6))
+    assert isinstance(cpqr(A, backend="torch").Q, np.ndarray)
+    t = cpqr(torch.tensor(A), backend="numba")
+    assert isinstance(t.Q, torch.Tensor) and t.Q.dtype == torch.float64
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (np.ones((3, 3), dtype=int), TypeError, "A must have a floating-point dtype"),
+    (np.ones((3, 3), dtype=complex), TypeError, "A must be real"),
+    (np.full((3, 3), np.nan), ValueError, "A contains NaN or Inf"),
+    (np.ones((0, 3)), ValueError, "A must not be empty"),
+    (np.ones(3), ValueError, "A must have 2 dimensions"),
+])
+def test_cpqr_bad_input(bad, err, match):
+    with pytest.raises(err, match=match):
+        cpqr(bad)
+
+
+def test_cpqr_bad_rank_and_backend(rng):
+    A = rng.standard_normal((5, 4))
+    with pytest.raises(ValueError, match="rank=5 exceeds min"):
+        cpqr(A, 5)
+    with pytest.raises(ValueError, match="rank must be at least 1"):
+        cpqr(A, rank=0)
+    with pytest.raises(TypeError, match="rank must be an integer"):
+        cpqr(A, 2.0)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        cpqr(A, backend="cuda")
 
 
 @given(matrices())
@@ -45,16 +164,15 @@ def test_householder_qr_torch_batched_parity(dtype):
         np.testing.assert_allclose(R[b].numpy(), Rn, atol=atol)
 
 
-@pytest.mark.parametrize("fn", [householder_qr])
 @pytest.mark.parametrize("bad, err", [
     (np.ones((3, 3), dtype=int), TypeError),
     (np.zeros((0, 3)), ValueError),
     (np.array([[1.0, np.nan], [0.0, 1.0]]), ValueError),
     (np.ones(4), ValueError),
 ])
-def test_bad_input(fn, bad, err):
+def test_householder_qr_bad_input(bad, err):
     with pytest.raises(err, match="A"):
-        fn(bad)
+        householder_qr(bad)
 
 
 @given(matrices(kinds=("random", "ill_conditioned")))
@@ -65,3 +183,55 @@ def test_householder_projector_is_idempotent(case):
     np.testing.assert_allclose(P @ P, P, atol=tol(dtype, 10))
     if A.shape[0] <= A.shape[1]:  # square Q: P = I
         np.testing.assert_allclose(P, np.eye(A.shape[0]), atol=tol(dtype, 10))
+
+
+@pytest.mark.parametrize("call", [
+    lambda A, backend: cpqr(A, backend=backend),
+    lambda A, backend: householder_qr(A, backend=backend),
+], ids=["cpqr", "householder_qr"])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_both_qrs_convert_the_same_way(call, backend, dtype, rng):
+    # One conversion for both functions: NumPy in -> NumPy out, torch in -> torch out, the
+    # floating factors in the input's dtype whichever path computed them; perm stays integer.
+    A = rng.standard_normal((7, 5)).astype(dtype)
+    out = call(A, backend)
+    assert all(isinstance(f, np.ndarray) for f in out)
+    assert out.Q.dtype == dtype and out.R.dtype == dtype
+    T = torch.as_tensor(A)
+    out_t = call(T, backend)
+    assert all(isinstance(f, torch.Tensor) for f in out_t)
+    assert out_t.Q.dtype == T.dtype and out_t.R.dtype == T.dtype
+    np.testing.assert_allclose(out_t.R.numpy(), out.R, atol=tol(dtype, 10))
+    np.testing.assert_allclose(out_t.reconstruct().numpy(), A, atol=tol(dtype, 10) * 10)
+    if hasattr(out, "perm"):
+        assert out.perm.dtype.kind == "i" and out_t.perm.dtype == torch.int64
+
+
+def test_reconstruct_puts_the_columns_back(rng):
+    A = rng.standard_normal((6, 6))
+    res = cpqr(A, backend="numpy")
+    assert not np.array_equal(res.perm, np.arange(6))  # a real permutation is undone
+    np.testing.assert_allclose(res.reconstruct(), A, atol=1e-12)
+    B = torch.as_tensor(rng.standard_normal((2, 6, 6)))
+    torch.testing.assert_close(cpqr(B).reconstruct(), B, atol=1e-12, rtol=0)
+
+
+@pytest.mark.gpu
+def test_householder_qr_cuda_matches_cpu():
+    A = torch_batch()
+    Q, R = householder_qr(A.cuda())
+    assert Q.device.type == "cuda"
+    Qc, Rc = householder_qr(A)
+    torch.testing.assert_close(Q.cpu(), Qc, atol=1e-10, rtol=0)
+    torch.testing.assert_close(R.cpu(), Rc, atol=1e-10, rtol=0)
+
+
+@pytest.mark.gpu
+def test_cpqr_cuda_matches_cpu():
+    A = torch_batch()
+    out = cpqr(A.cuda(), 4)
+    assert out.Q.device.type == "cuda" and out.perm.device.type == "cuda"
+    ref = cpqr(A, 4)
+    torch.testing.assert_close(out.perm.cpu(), ref.perm)
+    torch.testing.assert_close(out.R.cpu(), ref.R, atol=1e-10, rtol=0)

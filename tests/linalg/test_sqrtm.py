@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from linalg_strategies import make_spd
 from torch.autograd.gradcheck import GradcheckError
 
 from refimpl.linalg import (
@@ -18,6 +17,9 @@ from refimpl.linalg import (
     sqrtm_taylor,
 )
 from refimpl.linalg.sqrtm import pade_coefficients, taylor_coefficients
+from refimpl.results import Info
+
+from .linalg_strategies import make_spd, torch_batch
 
 
 def _spd(n, cond, seed=0, batch=()):
@@ -75,6 +77,40 @@ def test_solve_lyapunov():
     G = torch.randn(7, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     X = solve_lyapunov(Y, G)
     assert float((Y @ X + X @ Y - G).norm()) < 1e-10
+    Xn = solve_lyapunov(Y.numpy(), G.numpy())
+    assert isinstance(Xn, np.ndarray)
+    np.testing.assert_allclose(Xn, X.numpy(), atol=1e-12)
+
+
+def test_solve_lyapunov_info():
+    Y = sqrtm_eigh(_spd(7, 100.0, 1))
+    G = torch.eye(7, dtype=torch.float64)
+    X, info = solve_lyapunov(Y, G, return_info=True)
+    torch.testing.assert_close(X, solve_lyapunov(Y, G))
+    assert isinstance(info, Info) and info.converged and len(info.errors) == info.n_iter
+    # errors[k] = ‖B_k² − I‖_F of the iterate step k started from: the stopping measure,
+    # decreasing to below the default tol 100 n eps.
+    assert info.errors[-1] <= 100 * 7 * np.finfo(np.float64).eps < min(info.errors[:-1])
+    assert all(b < a for a, b in zip(info.errors[-4:], info.errors[-3:], strict=False))
+    _, short = solve_lyapunov(Y, G, max_iter=3, return_info=True)
+    assert short == Info(3, False, info.errors[:3])
+
+
+def test_solve_lyapunov_bad_input():
+    Y = np.eye(3)
+    with pytest.raises(ValueError, match="G must have 3 rows"):
+        solve_lyapunov(Y, np.eye(4))
+    with pytest.raises(ValueError, match="G must be square"):
+        solve_lyapunov(Y, np.ones((3, 2)))
+    with pytest.raises(TypeError, match="G is a torch tensor"):
+        solve_lyapunov(Y, torch.eye(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="Y must be square"):
+        solve_lyapunov(np.ones((3, 2)), np.eye(3))
+    with pytest.raises(ValueError, match="max_iter"):
+        solve_lyapunov(Y, Y, max_iter=0)
+    # An upstream gradient may carry Inf under loss scaling: it is passed through.
+    Yt = torch.eye(3, dtype=torch.float64)
+    assert not solve_lyapunov(Yt, torch.full((3, 3), float("inf"))).isfinite().any()
 
 
 @pytest.mark.parametrize("method, degree", [("pade", 10), ("taylor", 60)])
@@ -130,3 +166,29 @@ def test_bad_input():
         sqrtm_taylor(np.eye(2, dtype=int))
     with pytest.raises(ValueError, match="method"):
         MatrixSqrt.apply(torch.eye(2, dtype=torch.float64), "svd", 4)
+    with pytest.raises(ValueError, match="degree"):
+        sqrtm_taylor(np.eye(2), -1)
+    with pytest.raises(TypeError, match="degree"):
+        sqrtm_pade(np.eye(2), (2, 1.5))
+    with pytest.raises(ValueError, match="iters"):
+        sqrtm_newton_schulz(np.eye(2), -1)
+    with pytest.raises(ValueError, match="A must have 2 dimensions"):
+        sqrtm_eigh(np.ones((2, 2, 2)))
+
+
+def test_float32_in_float32_out():
+    A = make_spd(6, 5.0, 3, dtype=np.float32)
+    for fn in (sqrtm_taylor, sqrtm_pade, sqrtm_eigh, sqrtm_newton_schulz):
+        assert fn(A).dtype == np.float32
+        assert fn(torch.as_tensor(A)).dtype == torch.float32
+
+
+@pytest.mark.gpu
+def test_matrix_sqrt_backward_cuda():
+    A = torch_batch(m=24, n=6)
+    S = (A.mT @ A / 24 + 0.5 * torch.eye(6, dtype=torch.float64)).cuda().requires_grad_(True)
+    (MatrixSqrt.apply(S, "pade", 16).sum()).backward()
+    assert S.grad.device.type == "cuda"
+    S2 = S.detach().clone().requires_grad_(True)
+    sqrtm_eigh(S2).sum().backward()
+    torch.testing.assert_close(S.grad, S2.grad, atol=1e-6, rtol=0)

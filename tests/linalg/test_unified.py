@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from linalg_strategies import make_matrix, make_spd
 
-from refimpl.linalg import potential, unified_pivoted
+from refimpl.linalg import TruncatedSVD, potential, unified_pivoted
+from refimpl.results import Info
+
+from .linalg_strategies import make_matrix, make_spd
 
 
 def test_potential_is_zero_exactly_for_diagonal():
@@ -23,12 +25,13 @@ def test_each_kind_is_its_factorization(seed, n, block):
     block = min(block, n)
     A = make_matrix(n + 3, n, "random", seed)
     B = A.T @ A
-    svd = unified_pivoted(A, "jacobi_svd", block=block, seed=seed)
-    qr = unified_pivoted(A, "gram_schmidt", block=block, seed=seed)
-    eig = unified_pivoted(B, "jacobi_eigh", block=block, seed=seed)
-    chol = unified_pivoted(B, "cholesky", block=block, seed=seed)
-    for res in (svd, qr, eig, chol):
-        assert res.converged
+    runs = [unified_pivoted(X, kind, block=block, seed=seed, return_info=True)
+            for X, kind in ((A, "jacobi_svd"), (A, "gram_schmidt"), (B, "jacobi_eigh"),
+                            (B, "cholesky"))]
+    for _, info in runs:
+        assert info.converged and info.errors == ()
+    svd, qr, eig, chol = (res for res, _ in runs)
+    assert isinstance(svd.factors, TruncatedSVD) and svd.factors.tail.shape == (0,)
     c = np.linalg.cond(A)
     np.testing.assert_allclose(svd.factors.s, np.linalg.svd(A, compute_uv=False), rtol=1e-10)
     np.testing.assert_allclose(svd.factors.reconstruct(), A, atol=1e-10)
@@ -46,15 +49,17 @@ def test_same_pivots_give_the_same_potential_for_both_sides():
     # One-sided on A and two-sided on B = A^T A follow the same Gram matrix, step by step.
     A = make_matrix(9, 6, "random", 7)
     for one, two in (("jacobi_svd", "jacobi_eigh"), ("gram_schmidt", "cholesky")):
-        a = unified_pivoted(A, one, seed=3, track=True, max_steps=40)
-        b = unified_pivoted(A.T @ A, two, seed=3, track=True, max_steps=40)
-        np.testing.assert_allclose(a.potential, b.potential, rtol=1e-8, atol=1e-12)
+        _, a = unified_pivoted(A, one, seed=3, track=True, max_steps=40, return_info=True)
+        _, b = unified_pivoted(A.T @ A, two, seed=3, track=True, max_steps=40,
+                               return_info=True)
+        np.testing.assert_allclose(a.errors, b.errors, rtol=1e-8, atol=1e-12)
 
 
 def test_linear_convergence_of_the_potential():
     A = make_matrix(20, 10, "random", 0)
-    res = unified_pivoted(A, "jacobi_svd", seed=1, track=True, max_steps=400)
-    g = res.potential[:300]
+    _, info = unified_pivoted(A, "jacobi_svd", seed=1, track=True, max_steps=400,
+                              return_info=True)
+    g = np.asarray(info.errors[:300])
     g = g[g > 1e-12]
     rate = np.exp(np.polyfit(np.arange(len(g)), np.log(g), 1)[0])
     assert 0.5 < rate < 0.999  # geometric decrease, neither stalled nor superlinear-only
@@ -74,5 +79,39 @@ def test_bad_input():
         unified_pivoted(np.diag([1.0, -1.0]), "cholesky")
     with pytest.raises(ValueError, match="block"):
         unified_pivoted(A, block=5)
+    with pytest.raises(ValueError, match="block must be at least 2"):
+        unified_pivoted(A, block=1)
+    with pytest.raises(ValueError, match="max_steps"):
+        unified_pivoted(A, max_steps=0)
+    with pytest.raises(ValueError, match="return_info"):
+        unified_pivoted(A, track=True)
+    with pytest.raises(ValueError, match="square"):
+        potential(np.ones((2, 3)))
     with pytest.raises(TypeError, match="seed"):
         unified_pivoted(A, seed=1.5)
+
+
+def test_info_counts_the_steps_and_traces_the_potential():
+    A = make_matrix(9, 5, "random", 2)
+    res, info = unified_pivoted(A, "jacobi_svd", seed=0, track=True, return_info=True)
+    assert isinstance(info, Info) and info.converged
+    assert len(info.errors) == info.n_iter and info.n_iter % 10 == 0  # checked every n(n-1)/2
+    # errors[k] = Γ(B) after step k, for B = (A T)ᵀ (A T) as the loop leaves it.
+    X = res.factors.U * res.factors.s
+    assert info.errors[-1] == pytest.approx(potential(X.T @ X), abs=1e-12)
+    assert info.errors[-1] < 1e-20 < info.errors[0]
+    # The same seed without tracking takes the same steps to the same factors.
+    res2, info2 = unified_pivoted(A, "jacobi_svd", seed=0, return_info=True)
+    assert info2 == Info(info.n_iter, True, ())
+    np.testing.assert_array_equal(res2.T, res.T)
+    _, short = unified_pivoted(A, "jacobi_svd", seed=0, max_steps=7, return_info=True)
+    assert short == Info(7, False, ())
+
+
+def test_torch_in_torch_out():
+    import torch
+
+    B = torch.as_tensor(make_spd(5, 10.0, 1))
+    res = unified_pivoted(B, "cholesky", seed=0)
+    assert isinstance(res.factors.L, torch.Tensor) and isinstance(res.T, torch.Tensor)
+    torch.testing.assert_close(res.factors.reconstruct(), B)

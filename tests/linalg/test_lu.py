@@ -1,13 +1,14 @@
-"""LU with partial pivoting and Cholesky."""
+"""LU with partial pivoting and Cholesky (refimpl.linalg.lu)."""
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 from hypothesis import given
-from linalg_strategies import make_matrix, make_spd, matrices, tol
 
 from refimpl.linalg import cholesky, lu
+
+from .linalg_strategies import make_matrix, make_spd, matrices, tol, torch_batch
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
@@ -50,8 +51,11 @@ def test_lu_singular_column_is_skipped():
 def test_lu_torch_in_torch_out():
     A = torch.as_tensor(make_matrix(4, 4, "random", 0))
     res = lu(A)
-    assert isinstance(res.L, torch.Tensor)
+    assert isinstance(res.L, torch.Tensor) and res.perm.dtype == torch.int64
     assert torch.allclose(res.L @ res.U, A[res.perm])
+    torch.testing.assert_close(res.reconstruct(), A)
+    res32 = lu(A.float(), backend="numpy")
+    assert res32.L.dtype == torch.float32 and res32.U.dtype == torch.float32
 
 
 @pytest.mark.parametrize("dtype, cond", [(np.float64, 1.0), (np.float64, 1e3),
@@ -95,3 +99,12 @@ def test_cholesky_rejects_non_symmetric_and_indefinite():
 def test_lu_bad_input(bad, err):
     with pytest.raises(err, match="A"):
         lu(bad)
+
+
+@pytest.mark.gpu
+def test_cholesky_cuda():
+    A = torch_batch()
+    S = A.mT @ A + torch.eye(8, dtype=torch.float64)
+    L = cholesky(S.cuda()).L
+    assert L.device.type == "cuda"
+    torch.testing.assert_close((L @ L.mT).cpu(), S, atol=1e-10, rtol=0)
