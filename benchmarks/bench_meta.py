@@ -11,7 +11,8 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from benchmarks._common import median_time, write_result
+from benchmarks._common import write_result
+from refimpl.experiments import median_time
 from refimpl.matrices import geometric_spectrum, matrix_with_spectrum
 from refimpl.meta import cpqr_meta, cur, generalized_nystrom, pinv_meta, svd_meta, ulv, utv
 

@@ -17,7 +17,8 @@ import statistics
 
 import numpy as np
 
-from benchmarks._common import median_time, write_result
+from benchmarks._common import write_result
+from refimpl.experiments import median_time
 from refimpl.matrices import matrix_with_spectrum
 from refimpl.sketch import interpolative_decomposition, randomized_svd
 
@@ -53,7 +54,8 @@ def bench_rsvd(m=4000, n=2000, k=50, repeats=3):
                            power_iteration_normalizer=sk_norm, random_state=0)
 
         t_o, t_p = _alternate(ours, peer, repeats)
-        errs_o = [rel(*randomized_svd(A, k, oversample=10, n_iter=q, seed=sd)) for sd in range(3)]
+        errs_o = [rel(r.U, r.s, r.Vt) for r in (randomized_svd(A, k, oversample=10, n_iter=q,
+                                                              seed=sd) for sd in range(3))]
         errs_p = [rel(*sk_rsvd(A, k, n_oversamples=10, n_iter=q, random_state=sd))
                   for sd in range(3)]
         rows.append({"case": f"{m}×{n}, rank {k}, p=10, q={q}", "ours_s": t_o, "peer_s": t_p,
@@ -77,16 +79,16 @@ def bench_id(m=2000, n=1000, k=50, repeats=3):
                      / opt)
 
     rows = []
-    for method, rand in (("qr", False), ("randomized", True)):
-        def ours(method=method):
-            return interpolative_decomposition(A, k, method=method, seed=0)
+    for svd, rand in (("exact", False), ("randomized", True)):
+        def ours(svd=svd):
+            return interpolative_decomposition(A, k, svd=svd, seed=0)
 
         def peer(rand=rand):
             return sli.interp_decomp(A, k, rand=rand, rng=np.random.default_rng(0))
 
         t_o, t_p = _alternate(ours, peer, repeats)
         e_o = float(np.mean([np.linalg.norm(A - interpolative_decomposition(
-            A, k, method=method, seed=sd).reconstruct()) / opt for sd in range(3)]))
+            A, k, svd=svd, seed=sd).reconstruct()) / opt for sd in range(3)]))
         e_p = float(np.mean([err_peer(*sli.interp_decomp(A, k, rand=rand,
                                                          rng=np.random.default_rng(sd)))
                              for sd in range(3)]))

@@ -23,13 +23,28 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_same_kind
+from refimpl._validation import check_choice, check_positive, check_rows
 
 METHODS = ("auto", "solve", "pinv")
 
 
 class MetaFactorization(NamedTuple):
-    """``A ≈ F G Hᵀ`` with the dual bases ``Y`` (of F) and ``X`` (of H)."""
+    """``A ≈ F G Hᵀ`` with the dual bases ``Y`` (of F) and ``X`` (of H).
+
+    Attributes
+    ----------
+    F : (..., m, p) array or tensor
+        The column factor.
+    G : (..., p, q) array or tensor
+        The core, ``Yᵀ A X`` (plus the free term when one was given).
+    H : (..., n, q) array or tensor
+        The row factor.
+    Y : (..., m, p) array or tensor
+        The dual basis of ``F`` with respect to its test matrix ``B``: ``Yᵀ F = I`` when
+        ``Fᵀ B`` is invertible.
+    X : (..., n, q) array or tensor
+        The dual basis of ``H`` with respect to its test matrix ``D``.
+    """
 
     F: Any
     G: Any
@@ -50,10 +65,10 @@ class MetaFactorization(NamedTuple):
         return self.X @ _xp.mT(self.H)
 
 
-def _check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    return method
+def _check_options(method, rcond):
+    check_choice(method, "method", METHODS)
+    if rcond is not None:
+        check_positive(rcond, "rcond", allow_zero=True)
 
 
 def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
@@ -61,28 +76,39 @@ def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
 
     Parameters
     ----------
-    F : (..., m, p) array or tensor
-    B : (..., m, p') array or tensor, optional
-        Test matrix; default ``F`` (then ``F Yᵀ`` is the orthogonal projector onto range F).
+    F : (m, p) array or (..., m, p) tensor
+        The factor whose dual basis is wanted.
+    B : (m, p') array or (..., m, p') tensor, optional
+        Test matrix, the same kind of array as ``F``; default ``F`` (then ``F Yᵀ`` is the
+        orthogonal projector onto range F).
     method : {"auto", "solve", "pinv"}
         ``"solve"`` needs a square, non-singular ``Fᵀ B`` and gives ``Yᵀ F = I`` to rounding.
         ``"pinv"`` uses :math:`(F^\top B)^+`, defined for any shapes and ranks.
         ``"auto"`` solves when ``Fᵀ B`` is square with condition number below
         ``1/sqrt(eps)`` and falls back to the pseudoinverse otherwise.
     rcond : float, optional
-        Relative cut-off for small singular values on the pseudoinverse path (default: the
-        library's, ``max(shape)·eps``).
+        Relative cut-off (``>= 0``) for small singular values on the pseudoinverse path
+        (default: the library's, ``max(shape)·eps``).
+
+    Returns
+    -------
+    array or tensor
+        ``Y`` (..., m, p'), the kind, device and dtype of ``F``.
+
+    Raises
+    ------
+    ValueError
+        If ``method="solve"`` meets a non-square or singular ``Fᵀ B``, if ``B`` does not have
+        the rows of ``F``, or if an option is out of range.
+    TypeError
+        If ``F`` or ``B`` is not a real floating-point array, or they mix NumPy and torch.
     """
-    F = check_array(F, "F", batch=True)
-    _check_method(method)
+    F, _, back = _xp.prepare(F, "F")
+    _check_options(method, rcond)
     if B is None:
-        return _orthogonal_dual(F, method, rcond)
-    B = check_array(B, "B", batch=True)
-    check_same_kind("F", F, "B", B)
-    if B.shape[-2] != F.shape[-2]:
-        raise ValueError(
-            f"B must have {F.shape[-2]} rows to match F (shape {tuple(F.shape)}); "
-            f"got shape {tuple(B.shape)}")
+        return back(_orthogonal_dual(F, method, rcond))
+    B = _xp.operand(B, "B", F, "F")
+    check_rows("F", F, "B", B)
     M = _xp.mT(F) @ B  # p × p'
     square = M.shape[-1] == M.shape[-2]
     if method == "auto":
@@ -95,12 +121,12 @@ def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
                 f"{B.shape[-1]}: use method='pinv'")
         try:
             # Y = B M^{-1}  <=>  Yᵀ = M^{-ᵀ} Bᵀ, one solve with Mᵀ.
-            return _xp.mT(_xp.solve(_xp.mT(M), _xp.mT(B)))
+            return back(_xp.mT(_xp.solve(_xp.mT(M), _xp.mT(B))))
         except Exception as exc:  # numpy.linalg.LinAlgError / torch's _LinAlgError
             raise ValueError(
                 "FᵀB is singular, so the dual basis Y = B (FᵀB)⁻¹ does not exist; "
                 "use method='pinv' (or 'auto') for the pseudoinverse path") from exc
-    return B @ _xp.pinv(M, rtol=rcond)
+    return back(B @ _xp.pinv(M, rtol=rcond))
 
 
 def _orthogonal_dual(F, method, rcond):
@@ -124,9 +150,26 @@ def _orthogonal_dual(F, method, rcond):
 
 
 def oblique_projector(F, B=None, *, method: str = "auto", rcond: float | None = None):
-    r"""The projector :math:`P = F Y^\top = F (B^\top F)^{-1} B^\top` onto range F along null Bᵀ."""
+    r"""The projector :math:`P = F Y^\top = F (B^\top F)^{-1} B^\top` onto range F along null Bᵀ.
+
+    Parameters
+    ----------
+    F, B, method, rcond
+        As in :func:`dual_basis`.
+
+    Returns
+    -------
+    array or tensor
+        ``P`` (..., m, m), idempotent, the kind, device and dtype of ``F``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`dual_basis`.
+    """
+    F, _, back = _xp.prepare(F, "F")
     Y = dual_basis(F, B, method=method, rcond=rcond)
-    return F @ _xp.mT(Y)
+    return back(F @ _xp.mT(Y))
 
 
 def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
@@ -135,14 +178,17 @@ def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
 
     Parameters
     ----------
-    A : (..., m, n) array or tensor
-    F : (..., m, p)
-        Column factor (spans, or approximates, the column space of A).
-    H : (..., n, q)
+    A : (m, n) array or (..., m, n) tensor
+        The matrix to factorize.
+    F : (..., m, p) array or tensor
+        Column factor (spans, or approximates, the column space of A); the same kind of
+        array as ``A``, like every other argument.
+    H : (..., n, q) array or tensor
         Row factor (spans, or approximates, the row space of A).
-    B, D : optional
-        Test matrices for F and H (defaults ``B = F``, ``D = H``: orthogonal projectors).
-    W : (..., p, q), optional
+    B, D : array or tensor, optional
+        Test matrices for F (m×p') and H (n×q') (defaults ``B = F``, ``D = H``: orthogonal
+        projectors).
+    W : (..., p, q) array or tensor, optional
         The free term of the general solution; only changes ``G`` when ``Yᵀ F ≠ I`` or
         ``Hᵀ X ≠ I`` (rank-deficient factors on the pseudoinverse path).
     method, rcond
@@ -153,16 +199,21 @@ def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
     MetaFactorization
         ``reconstruct()`` gives ``(F Yᵀ) A (X Hᵀ)``, which is A itself when the ranges of F
         and H contain those of A.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``F``, ``H``, ``B``, ``D`` or ``W`` do not fit ``A``, or as
+        :func:`dual_basis`.
+    TypeError
+        If an argument is not a real floating-point array, or NumPy and torch are mixed.
     """
-    A = check_array(A, "A", batch=True)
-    F = check_array(F, "F", batch=True)
-    H = check_array(H, "H", batch=True)
-    for name, arr in (("F", F), ("H", H)):
-        check_same_kind("A", A, name, arr)
-    if F.shape[-2] != A.shape[-2]:
-        raise ValueError(
-            f"F must have {A.shape[-2]} rows to match A (shape {tuple(A.shape)}); "
-            f"got shape {tuple(F.shape)}")
+    A, _, back = _xp.prepare(A)
+    F = _xp.operand(F, "F", A)
+    H = _xp.operand(H, "H", A)
+    W = None if W is None else _xp.operand(W, "W", A)
+    _check_options(method, rcond)
+    check_rows("A", A, "F", F)
     if H.shape[-2] != A.shape[-1]:
         raise ValueError(
             f"H must have {A.shape[-1]} rows, one per column of A (shape {tuple(A.shape)}); "
@@ -171,16 +222,29 @@ def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
     X = dual_basis(H, D, method=method, rcond=rcond)
     G = _xp.mT(Y) @ A @ X
     if W is not None:
-        W = check_array(W, "W", batch=True)
-        check_same_kind("A", A, "W", W)
         want = (F.shape[-1], H.shape[-1])
         if tuple(W.shape[-2:]) != want:
             raise ValueError(f"W must have shape {want} (columns of F, columns of H); "
                              f"got {tuple(W.shape)}")
         G = G + W - _xp.mT(Y) @ F @ W @ _xp.mT(H) @ X
-    return MetaFactorization(F, G, H, Y, X)
+    return back(MetaFactorization(F, G, H, Y, X))
 
 
 def projector_residual(F, Y) -> float:
-    r"""Relative residual of the projector equation, :math:`\|F Y^\top F - F\|_F / \|F\|_F`."""
+    r"""Relative residual of the projector equation, :math:`\|F Y^\top F - F\|_F / \|F\|_F`.
+
+    Parameters
+    ----------
+    F : (m, p) array or (..., m, p) tensor
+        A factor.
+    Y : (m, p) array or (..., m, p) tensor
+        A candidate dual basis of ``F`` (the same kind of array).
+
+    Returns
+    -------
+    float
+        The residual (the largest over a batch); zero to rounding when ``Yᵀ F = I``.
+    """
+    F, _, _ = _xp.prepare(F, "F")
+    Y = _xp.operand(Y, "Y", F, "F")
     return float((_xp.fro(F @ _xp.mT(Y) @ F - F) / _xp.fro(F)).max())

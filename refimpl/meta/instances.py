@@ -29,90 +29,163 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.backend import is_torch_tensor, resolve_backend
+from refimpl._validation import check_choice, check_nonnegative_int, check_positive, check_rank
 from refimpl.linalg import cpqr
+from refimpl.linalg.svd import TruncatedSVD
 from refimpl.meta.core import MetaFactorization, meta_factorize
 from refimpl.seeding import as_generator
 
 _PATHS = ("numpy", "numba", "torch")
 
 
-def _prepare(A, k, backend, *, batch_ok=True):
-    """Validate A and k, pick the path, and move A to the array kind of that path."""
-    A = check_array(A, "A", batch=is_torch_tensor(A) and batch_ok, ndim=2)
-    m, n = A.shape[-2:]
-    k = min(m, n) if k is None else check_rank(k, "k", min(m, n))
-    path = resolve_backend(backend, A, available=_PATHS, prefer="numba")
-    return _xp.as_path(A, path), k, path
+def _rank(rank, A):
+    """``rank`` checked against ``min(m, n)``; ``None`` means full rank."""
+    full = min(A.shape[-2:])
+    return full if rank is None else check_rank(rank, "rank", full)
 
 
-def _back(result, A_in):
-    """Return every array field of a result as the kind of the caller's input."""
-    return type(result)(*(_xp.like_input(v, A_in) if not isinstance(v, MetaFactorization)
-                          else MetaFactorization(*(_xp.like_input(x, A_in) for x in v))
-                          for v in result))
-
-
-def _pivot_row_factor(R, perm):
+def _row_factor(R, perm):
     """H = P Rᵀ (n×k) from A P = Q R, so that A ≈ Q Hᵀ."""
-    if is_torch_tensor(R):
-        import torch
-
-        inv = torch.argsort(perm, dim=-1)
-        return _xp.mT(torch.take_along_dim(R, inv.unsqueeze(-2).expand_as(R), dim=-1))
-    return _xp.mT(R[..., np.argsort(perm)])
+    return _xp.mT(_xp.unpermute_cols(R, perm))
 
 
 class CPQRMeta(NamedTuple):
+    """Column-pivoted QR ``A[:, perm] ≈ Q R`` and the meta-factorization it came from.
+
+    Attributes
+    ----------
+    Q : (..., m, k) array or tensor
+        Orthonormal columns.
+    R : (..., k, n) array or tensor
+        Upper trapezoidal, non-negative non-increasing diagonal.
+    perm : (..., n) integer array or tensor
+        The column pivots.
+    meta : MetaFactorization
+        ``F = Q``, ``H = P Rᵀ``, ``B = F``, ``D = H``; ``G`` is the identity to rounding.
+    """
+
     Q: Any
     R: Any
     perm: Any
     meta: MetaFactorization
 
 
-def cpqr_meta(A, k: int | None = None, *, backend: str = "auto") -> CPQRMeta:
+def cpqr_meta(A, rank: int | None = None, *, backend: str = "auto") -> CPQRMeta:
     """Column-pivoted QR as a meta-factorization: ``F = Q_k``, ``H = P R_kᵀ``, ``B = F, D = H``.
 
     ``meta.reconstruct()`` equals ``Q_k R_k Pᵀ`` (``= Q_k Q_kᵀ A``), the rank-k pivoted-QR
     approximation, and ``meta.G`` is the identity up to rounding.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path).
+    rank : int, optional
+        Number of pivoted-QR steps ``k``, ``1 <= k <= min(m, n)``; default ``min(m, n)``.
+    backend : {"auto", "numpy", "numba", "torch"}
+        The pivoted-QR kernel (Numba by default for NumPy input) or, with ``"torch"``, the
+        whole computation on torch.
+
+    Returns
+    -------
+    CPQRMeta
+        The input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is out of range or ``A`` is empty, not finite or of the wrong shape.
+    TypeError
+        If ``A`` is not a real floating-point array or ``rank`` not an integer.
     """
-    A_in = A
-    A, k, path = _prepare(A, k, backend)
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
+    k = _rank(rank, A)
     Q, R, perm = cpqr(A, k, backend=path)
-    meta = meta_factorize(A, Q, _pivot_row_factor(R, perm))
-    return _back(CPQRMeta(Q, R, perm, meta), A_in)
+    meta = meta_factorize(A, Q, _row_factor(R, perm))
+    return back(CPQRMeta(Q, R, perm, meta))
 
 
 class SVDMeta(NamedTuple):
+    """An SVD ``A ≈ U diag(s) Vt`` and the meta-factorization it came from.
+
+    :attr:`svd` gives the SVD part as the package's one SVD type,
+    :class:`refimpl.linalg.TruncatedSVD`, for any function that consumes an SVD.
+
+    Attributes
+    ----------
+    U : (..., m, k) array or tensor
+        Orthonormal left singular vectors.
+    s : (..., k) array or tensor
+        Singular values, non-increasing.
+    Vt : (..., k, n) array or tensor
+        Orthonormal right singular vectors, as rows.
+    meta : MetaFactorization
+        ``F``, ``H`` the pivoted-QR bases of A and Aᵀ, ``G = Fᵀ A H`` the core whose SVD
+        was taken.
+    """
+
     U: Any
     s: Any
     Vt: Any
     meta: MetaFactorization
 
+    @property
+    def svd(self) -> TruncatedSVD:
+        """``TruncatedSVD(U, s, Vt)`` (``tail=None``: the discarded values are not known)."""
+        return TruncatedSVD(self.U, self.s, self.Vt)
+
     def reconstruct(self):
-        return (self.U * self.s[..., None, :]) @ self.Vt
+        """``U diag(s) Vt``."""
+        return self.svd.reconstruct()
 
 
-def svd_meta(A, k: int | None = None, *, backend: str = "auto") -> SVDMeta:
+def svd_meta(A, rank: int | None = None, *, backend: str = "auto") -> SVDMeta:
     r"""SVD from meta-factorization: orthonormal bases, then the SVD of the small core.
 
     ``F`` is the ``Q`` of pivoted QR of A (k columns) and ``H`` that of Aᵀ; the core
     ``G = Fᵀ A H`` (k×k) is factorized as ``G = U_G Σ V_Gᵀ`` and ``U = F U_G``,
     ``V = H V_G``. With ``k = rank(A)`` this is A's exact SVD. With a smaller k it is the SVD
     of ``(F Fᵀ) A (H Hᵀ)``: close to, but not, the truncated SVD (see chapter 01).
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path).
+    rank : int, optional
+        Number of singular triplets ``k``, ``1 <= k <= min(m, n)``; default ``min(m, n)``.
+    backend : {"auto", "numpy", "numba", "torch"}
+        As in :func:`cpqr_meta`.
+
+    Returns
+    -------
+    SVDMeta
+        The input's array kind, device and dtype; ``.svd`` is its
+        :class:`~refimpl.linalg.TruncatedSVD`. Raises as :func:`cpqr_meta`.
     """
-    A_in = A
-    A, k, path = _prepare(A, k, backend)
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
+    k = _rank(rank, A)
     F = cpqr(A, k, backend=path).Q
     H = cpqr(_xp.mT(A), k, backend=path).Q
     meta = meta_factorize(A, F, H)
     Ug, s, Vgt = _xp.svd(meta.G)
-    return _back(SVDMeta(F @ Ug, s, Vgt @ _xp.mT(H), meta), A_in)
+    return back(SVDMeta(F @ Ug, s, Vgt @ _xp.mT(H), meta))
 
 
 class UTV(NamedTuple):
-    """``A ≈ U T Vᵀ`` with orthonormal U, V and triangular T."""
+    """``A ≈ U T Vᵀ`` with orthonormal U, V and triangular T.
+
+    Attributes
+    ----------
+    U : (..., m, k) array or tensor
+        Orthonormal columns (the column factor ``F``).
+    T : (..., k, k) array or tensor
+        Upper triangular (:func:`utv`) or lower triangular (:func:`ulv`).
+    V : (..., n, k) array or tensor
+        Orthonormal columns (the row factor ``H``).
+    meta : MetaFactorization
+        The meta-factorization whose core ``G`` is ``T`` before the rounding outside the
+        triangle was dropped.
+    """
 
     U: Any
     T: Any
@@ -120,52 +193,81 @@ class UTV(NamedTuple):
     meta: MetaFactorization
 
     def reconstruct(self):
+        """``U T Vᵀ``."""
         return self.U @ self.T @ _xp.mT(self.V)
 
 
-def utv(A, k: int | None = None, *, backend: str = "auto") -> UTV:
+def utv(A, rank: int | None = None, *, backend: str = "auto") -> UTV:
     r"""Rank-revealing URV (upper-triangular middle factor) as a meta-factorization.
 
     ``H`` = the orthonormal ``Q`` of pivoted QR of Aᵀ (an approximate row basis); the
     column factor is then chosen from the QR of ``A H`` itself, ``A H = F T``, so that the
     core ``G = Fᵀ A H = T`` comes out upper triangular. ``|diag(T)|`` tracks the singular
     values of A as well as pivoted QR's ``|diag(R)|`` does.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path).
+    rank : int, optional
+        Size ``k`` of the triangular factor, ``1 <= k <= min(m, n)``; default ``min(m, n)``.
+    backend : {"auto", "numpy", "numba", "torch"}
+        As in :func:`cpqr_meta`.
+
+    Returns
+    -------
+    UTV
+        ``T`` upper triangular; the input's array kind, device and dtype. Raises as
+        :func:`cpqr_meta`.
     """
-    A_in = A
-    A, k, path = _prepare(A, k, backend)
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
+    k = _rank(rank, A)
     H = cpqr(_xp.mT(A), k, backend=path).Q
     F, _ = _xp.qr(A @ H)
     meta = meta_factorize(A, F, H)
     # G = Fᵀ A H is triangular in exact arithmetic; drop the rounding below the diagonal.
-    T = _triu(meta.G)
-    return _back(UTV(F, T, H, meta), A_in)
+    return back(UTV(F, _xp.triu(meta.G), H, meta))
 
 
-def ulv(A, k: int | None = None, *, backend: str = "auto") -> UTV:
+def ulv(A, rank: int | None = None, *, backend: str = "auto") -> UTV:
     r"""Rank-revealing ULV (lower-triangular middle factor) as a meta-factorization.
 
     ``F`` = the ``Q`` of pivoted QR of A; the row factor comes from the QR of
     ``Aᵀ F = H Lᵀ``, so that ``G = Fᵀ A H = L`` is lower triangular.
+
+    Parameters
+    ----------
+    A, rank, backend
+        As in :func:`utv`.
+
+    Returns
+    -------
+    UTV
+        ``T`` lower triangular (raises as :func:`utv`); the input's kind, device and dtype.
     """
-    A_in = A
-    A, k, path = _prepare(A, k, backend)
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
+    k = _rank(rank, A)
     F = cpqr(A, k, backend=path).Q
     H, _ = _xp.qr(_xp.mT(A) @ F)
     meta = meta_factorize(A, F, H)
-    L = _xp.mT(_triu(_xp.mT(meta.G)))
-    return _back(UTV(F, L, H, meta), A_in)
-
-
-def _triu(M):
-    if is_torch_tensor(M):
-        import torch
-
-        return torch.triu(M)
-    return np.triu(M)
+    return back(UTV(F, _xp.mT(_xp.triu(_xp.mT(meta.G))), H, meta))
 
 
 class Nystrom(NamedTuple):
-    """Generalized Nyström: ``A ≈ (A Ω) (Ψᵀ A Ω)⁺ (Ψᵀ A)``."""
+    """Generalized Nyström: ``A ≈ (A Ω) (Ψᵀ A Ω)⁺ (Ψᵀ A)``.
+
+    Attributes
+    ----------
+    AOmega : (..., m, k) array or tensor
+        The right sketch ``A Ω``.
+    core : (..., k, l) array or tensor
+        ``(Ψᵀ A Ω)⁺``, truncated by ``rcond``.
+    PsiA : (..., l, n) array or tensor
+        The left sketch ``Ψᵀ A``.
+    meta : MetaFactorization
+        ``F = A Ω``, ``H = Aᵀ Ψ`` with test matrices ``B = Ψ``, ``D = Ω``; its core equals
+        ``core``.
+    """
 
     AOmega: Any
     core: Any
@@ -173,14 +275,16 @@ class Nystrom(NamedTuple):
     meta: MetaFactorization
 
     def reconstruct(self):
+        """``(A Ω) (Ψᵀ A Ω)⁺ (Ψᵀ A)``."""
         return self.AOmega @ self.core @ self.PsiA
 
 
-def generalized_nystrom(A, k: int, *, oversample: float = 1.5, rcond: float | None = None,
-                        seed=None, backend: str = "auto") -> Nystrom:
+def generalized_nystrom(A, rank: int, *, oversample: int | None = None,
+                        rcond: float | None = None, seed=None,
+                        backend: str = "auto") -> Nystrom:
     r"""Generalized Nyström approximation (Nakatsukasa, 2020) as a meta-factorization.
 
-    With Gaussian sketches Ω (n×k) and Ψ (m×l), ``l = ceil(oversample·k)``, take
+    With Gaussian sketches Ω (n×k) and Ψ (m×l), ``l = min(m, k + oversample)``, take
     ``F = A Ω``, ``H = Aᵀ Ψ`` and the test matrices ``B = Ψ``, ``D = Ω``. The core
     ``G = Yᵀ A X`` collapses to :math:`(\Psi^\top A \Omega)^+`, so
 
@@ -190,31 +294,75 @@ def generalized_nystrom(A, k: int, *, oversample: float = 1.5, rcond: float | No
     ``rcond`` truncates the small singular values of the l×k core (the stabilised form).
     The sketches are drawn from NumPy's generator for ``seed``, so every backend sees the
     same Ω and Ψ.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path, one Ω and Ψ per matrix).
+    rank : int
+        Columns ``k`` of the right sketch Ω, ``1 <= k <= min(m, n)``.
+    oversample : int, optional
+        Extra columns ``l - k >= 0`` of the left sketch Ψ; default ``ceil(k / 2)``
+        (``l = ceil(1.5 k)``, Nakatsukasa's recommendation).
+    rcond : float, optional
+        Relative cut-off (``>= 0``) for the pseudoinverse of the core; default the
+        library's.
+    seed : int or numpy.random.Generator, optional
+        Draws Ω, then Ψ.
+    backend : {"auto", "numpy", "numba", "torch"}
+        ``"torch"`` computes on torch; the other paths are NumPy (the choice only matters
+        to the other instances).
+
+    Returns
+    -------
+    Nystrom
+        The input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` or ``oversample`` is out of range, or ``A`` is empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point array, or ``rank`` or ``oversample`` not an
+        integer.
     """
-    A_in = A
-    A, k, _ = _prepare(A, k, backend)
-    if not (isinstance(oversample, int | float) and oversample >= 1):
-        raise ValueError(f"oversample must be a number >= 1; got {oversample!r}")
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
+    k = _rank(rank, A)
+    p = math.ceil(k / 2) if oversample is None else check_nonnegative_int(oversample,
+                                                                            "oversample")
     m, n = A.shape[-2:]
-    l = min(m, max(k, math.ceil(oversample * k)))
+    l = min(m, k + p)
     rng = as_generator(seed)
     batch = tuple(A.shape[:-2])
-    Omega = _xp.like_input(rng.standard_normal((*batch, n, k)).astype(_np_dtype(A)), A)
-    Psi = _xp.like_input(rng.standard_normal((*batch, m, l)).astype(_np_dtype(A)), A)
+    dtype = _xp.float_dtype(A)
+    Omega = _xp.to_path(rng.standard_normal((*batch, n, k)).astype(dtype), path, like=A)
+    Psi = _xp.to_path(rng.standard_normal((*batch, m, l)).astype(dtype), path, like=A)
     AOmega = A @ Omega
     PsiA = _xp.mT(Psi) @ A
     meta = meta_factorize(A, AOmega, _xp.mT(PsiA), B=Psi, D=Omega, method="pinv",
                           rcond=rcond)
     core = _xp.pinv(_xp.mT(Psi) @ AOmega, rtol=rcond)
-    return _back(Nystrom(AOmega, core, PsiA, meta), A_in)
-
-
-def _np_dtype(A):
-    return np.float32 if str(A.dtype).endswith("float32") else np.float64
+    return back(Nystrom(AOmega, core, PsiA, meta))
 
 
 class CUR(NamedTuple):
-    """``A ≈ C U R`` with ``C = A[:, cols]`` and ``R = A[rows, :]``."""
+    """``A ≈ C U R`` with ``C = A[:, cols]`` and ``R = A[rows, :]``.
+
+    Attributes
+    ----------
+    C : (..., m, k) array or tensor
+        The chosen columns of A.
+    U : (..., k, k) array or tensor
+        The middle factor (``C⁺ A R⁺`` or ``A[rows, cols]⁻¹``).
+    R : (..., k, n) array or tensor
+        The chosen rows of A.
+    rows : (..., k) integer array or tensor
+        Row indices.
+    cols : (..., k) integer array or tensor
+        Column indices.
+    meta : MetaFactorization
+        ``F = C``, ``H = Rᵀ`` with the test matrices of ``u``; its core is ``U``.
+    """
 
     C: Any
     U: Any
@@ -224,40 +372,57 @@ class CUR(NamedTuple):
     meta: MetaFactorization
 
     def reconstruct(self):
+        """``C U R``."""
         return self.C @ self.U @ self.R
 
 
-def cur(A, k: int, *, u: str = "optimal", rows=None, cols=None,
+def cur(A, rank: int, *, u: str = "optimal", rows=None, cols=None,
         backend: str = "auto") -> CUR:
     r"""CUR decomposition as a meta-factorization with ``F = C``, ``H = Rᵀ``.
 
     Parameters
     ----------
     A : (m, n) array or (..., m, n) tensor
-    k : int
-        Number of rows and of columns.
+        Real floating-point matrix (batches on the torch path).
+    rank : int
+        Number ``k`` of rows and of columns, ``1 <= k <= min(m, n)``.
     u : {"optimal", "skeleton"}
         ``"optimal"``: test matrices ``B = C``, ``D = Rᵀ`` give the Frobenius-optimal middle
         factor :math:`U = C^+ A R^+`. ``"skeleton"``: selector test matrices ``B = S_I``,
         ``D = S_J`` give :math:`U = A[I, J]^{-1}`, which interpolates A on the chosen rows
         and columns.
-    rows, cols : index arrays, optional
-        The selections; by default the first k pivots of pivoted QR of Aᵀ (columns of A) and
-        of A (rows), as in a QR-based DEIM selection.
+    rows, cols : (..., k) integer arrays, optional
+        The selections (distinct indices, NumPy or torch); by default the first k pivots of
+        pivoted QR of Aᵀ (rows of A) and of A (columns), as in a QR-based DEIM selection.
+    backend : {"auto", "numpy", "numba", "torch"}
+        As in :func:`cpqr_meta`.
+
+    Returns
+    -------
+    CUR
+        The input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` or ``u`` is out of range, ``rows``/``cols`` are not ``k`` distinct
+        in-range integer indices, ``u="skeleton"`` meets a singular ``A[I, J]``, or ``A`` is
+        empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point array or ``rank`` not an integer.
     """
-    if u not in ("optimal", "skeleton"):
-        raise ValueError(f"u must be 'optimal' or 'skeleton'; got {u!r}")
-    A_in = A
-    A, k, path = _prepare(A, k, backend)
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
+    k = _rank(rank, A)
+    check_choice(u, "u", ("optimal", "skeleton"))
     m, n = A.shape[-2:]
     if cols is None:
         cols = cpqr(A, k, backend=path).perm[..., :k]
     else:
-        cols = _check_index(cols, "cols", n, k, A)
+        cols = _check_index(cols, "cols", n, k, A, path)
     if rows is None:
         rows = cpqr(_xp.mT(A), k, backend=path).perm[..., :k]
     else:
-        rows = _check_index(rows, "rows", m, k, A)
+        rows = _check_index(rows, "rows", m, k, A, path)
     C = _xp.take_cols(A, cols)
     R = _xp.take_rows(A, rows)
     if u == "optimal":
@@ -265,10 +430,10 @@ def cur(A, k: int, *, u: str = "optimal", rows=None, cols=None,
     else:
         meta = meta_factorize(A, C, _xp.mT(R), B=_xp.selector(m, rows, A),
                               D=_xp.selector(n, cols, A), method="solve")
-    return _back(CUR(C, meta.G, R, rows, cols, meta), A_in)
+    return back(CUR(C, meta.G, R, rows, cols, meta))
 
 
-def _check_index(idx, name, size, k, A):
+def _check_index(idx, name, size, k, A, path):
     arr = _xp.to_numpy(idx)
     if arr.shape[-1:] != (k,) or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must hold {k} integer indices; got shape {arr.shape} "
@@ -277,21 +442,36 @@ def _check_index(idx, name, size, k, A):
         raise ValueError(f"{name} must index 0..{size - 1}; got values {arr.min()}..{arr.max()}")
     if any(len(set(r)) != k for r in arr.reshape(-1, k).tolist()):
         raise ValueError(f"{name} must not repeat an index")
-    if is_torch_tensor(A):
-        import torch
-
-        return torch.as_tensor(arr, device=A.device)
-    return arr
+    return _xp.to_path(arr, path, like=A)
 
 
 def numerical_rank(qr, rtol: float | None = None) -> int:
     """Numerical rank from pivoted QR: the number of ``|R_ii| > rtol·|R_11|``.
 
     The default ``rtol = max(m, n)·eps`` matches ``numpy.linalg.matrix_rank``'s spirit with
-    R's diagonal standing in for the singular values. A batch must share one rank.
+    R's diagonal standing in for the singular values.
+
+    Parameters
+    ----------
+    qr : refimpl.linalg.PivotedQR
+        A (full) pivoted QR of A, NumPy or torch, possibly batched.
+    rtol : float, optional
+        Relative threshold (``>= 0``) on ``|R_ii| / |R_11|``.
+
+    Returns
+    -------
+    int
+        The rank, at least 1.
+
+    Raises
+    ------
+    ValueError
+        If the matrices of a batch have different numerical ranks (pass the rank
+        explicitly), or ``rtol`` is negative or not finite.
     """
     m, n = qr.Q.shape[-2], qr.R.shape[-1]
-    tol = max(m, n) * _xp.eps(qr.R) if rtol is None else rtol
+    tol = max(m, n) * _xp.eps(qr.R) if rtol is None else check_positive(rtol, "rtol",
+                                                                         allow_zero=True)
     d = np.abs(_xp.to_numpy(qr.R).diagonal(0, -2, -1))
     ranks = np.sum(d > tol * d[..., :1], axis=-1)
     if np.unique(ranks).size != 1:
@@ -301,6 +481,18 @@ def numerical_rank(qr, rtol: float | None = None) -> int:
 
 
 class PinvMeta(NamedTuple):
+    """The Moore–Penrose pseudoinverse and the meta-factorization it was read from.
+
+    Attributes
+    ----------
+    pinv : (..., n, m) array or tensor
+        ``A⁺``.
+    rank : int
+        The rank ``r`` of the full-rank factorization ``A = B D`` used.
+    meta : MetaFactorization
+        ``F = B = Q_r``, ``H = Dᵀ``; its core is the r×r identity to rounding.
+    """
+
     pinv: Any
     rank: int
     meta: MetaFactorization
@@ -317,18 +509,41 @@ def pinv_meta(A, *, rank: int | None = None, rtol: float | None = None,
     .. math:: A^+ = D^\top (B^\top A D^\top)^{-1} B^\top ,
 
     computed as ``X G⁻¹ Yᵀ`` from the meta-factorization of A with ``F = B``, ``H = Dᵀ``
-    (whose core G is the r×r identity up to rounding). On the torch path every
-    matrix of a batch must have the same numerical rank (or pass ``rank``).
+    (whose core G is the r×r identity up to rounding).
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path).
+    rank : int, optional
+        The rank ``r`` to use, ``1 <= r <= min(m, n)``; default the numerical rank (on the
+        torch path every matrix of a batch must then have the same one).
+    rtol : float, optional
+        Relative threshold of the numerical rank, see :func:`numerical_rank`.
+    backend : {"auto", "numpy", "numba", "torch"}
+        As in :func:`cpqr_meta`.
+
+    Returns
+    -------
+    PinvMeta
+        ``pinv`` (n×m) and its factors, as the input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is out of range, a batch has mixed numerical ranks, or ``A`` is empty or
+        not finite.
+    TypeError
+        If ``A`` is not a real floating-point array.
     """
-    A_in = A
-    A, _, path = _prepare(A, None, backend)
+    A, path, back = _xp.prepare(A, backend=backend, paths=_PATHS, prefer="numba")
     m, n = A.shape[-2:]
     qr = cpqr(A, backend=path)
     rank = numerical_rank(qr, rtol) if rank is None else check_rank(rank, "rank", min(m, n))
     Bf = qr.Q[..., :, :rank]
-    Df = _xp.mT(_pivot_row_factor(qr.R[..., :rank, :], qr.perm))  # r × n
+    Hf = _row_factor(qr.R[..., :rank, :], qr.perm)  # n × r, = Dᵀ
     # The meta-factorization of A with F = B, H = Dᵀ has core G = I_r (to rounding) and
     # A⁺ = X G⁻¹ Yᵀ, which expands to Dᵀ (Bᵀ A Dᵀ)⁻¹ Bᵀ.
-    meta = meta_factorize(A, Bf, _xp.mT(Df), method="solve")
+    meta = meta_factorize(A, Bf, Hf, method="solve")
     P = meta.X @ _xp.solve(meta.G, _xp.mT(meta.Y))
-    return _back(PinvMeta(P, rank, meta), A_in)
+    return back(PinvMeta(P, rank, meta))

@@ -27,17 +27,34 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank, check_same_kind
-from refimpl.backend import is_torch_tensor
+from refimpl._validation import check_choice, check_positive, check_rank, check_rows
 from refimpl.linalg import cpqr
 from refimpl.meta.core import dual_basis
-from refimpl.meta.instances import _pivot_row_factor, numerical_rank
+from refimpl.meta.instances import numerical_rank
 
 KINDS = ("svd", "qr", "lu", "cur")
 
 
 class HiddenProjectors(NamedTuple):
-    """Column and row projectors of a rank-k factorization ``A_k = F Hᵀ``."""
+    """Column and row projectors of a rank-k factorization ``A_k = F Hᵀ``.
+
+    Attributes
+    ----------
+    col : (..., m, m) array or tensor
+        ``P_col = F Yᵀ``, onto range F along null Bᵀ.
+    row : (..., n, n) array or tensor
+        ``P_row = X Hᵀ``, onto range H along null Dᵀ (it acts on A from the right).
+    F : (..., m, k) array or tensor
+        Column factor of the factorization.
+    H : (..., n, k) array or tensor
+        Row factor.
+    Y : (..., m, k) array or tensor
+        Dual basis of F with respect to the test matrix B.
+    X : (..., n, k) array or tensor
+        Dual basis of H with respect to the test matrix D.
+    kind : str
+        The factorization, one of :data:`KINDS`.
+    """
 
     col: Any
     row: Any
@@ -56,35 +73,50 @@ class HiddenProjectors(NamedTuple):
         return self.X @ _xp.mT(self.Y)
 
 
-def hidden_projectors(A, kind: str = "svd", k: int | None = None) -> HiddenProjectors:
+def hidden_projectors(A, kind: str = "svd", rank: int | None = None) -> HiddenProjectors:
     """Extract the column and row projectors hidden in a factorization of ``A``.
 
     Parameters
     ----------
-    A : (..., m, n) array or tensor
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches as torch tensors).
     kind : {"svd", "qr", "lu", "cur"}
-    k : int, optional
-        Rank of the factorization; default the numerical rank of A (from pivoted QR).
+        The factorization whose projectors are read off (table in the module docstring).
+    rank : int, optional
+        Rank ``k`` of the factorization, ``1 <= k <= min(m, n)``; default the numerical rank
+        of A (from pivoted QR).
+
+    Returns
+    -------
+    HiddenProjectors
+        The input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``rank`` is out of range, the factorization's pivot block is singular
+        at this rank, or ``A`` is empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point array.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    A, path, back = _xp.prepare(A)
+    check_choice(kind, "kind", KINDS)
     m, n = A.shape[-2:]
     qr = cpqr(A)
-    k = numerical_rank(qr) if k is None else check_rank(k, "k", min(m, n))
+    k = numerical_rank(qr) if rank is None else check_rank(rank, "rank", min(m, n))
     if kind == "svd":
         U, s, Vt = _xp.svd(A)
         V = _xp.mT(Vt[..., :k, :])
         F, H, B, D = U[..., :k], V * s[..., None, :k], U[..., :k], V
     elif kind == "qr":
         F = qr.Q[..., :k]
-        H = _pivot_row_factor(qr.R[..., :k, :], qr.perm)
+        H = _xp.mT(_xp.unpermute_cols(qr.R[..., :k, :], qr.perm))
         B, D = F, H
     elif kind == "lu":
-        P, L, Uf = _lu(A)
+        P, L, Uf = _lu(A, path)
         F = (P @ L)[..., :k]
         H = _xp.mT(Uf[..., :k, :])
-        rows = _argmax_rows(P[..., :, :k])
+        rows = P[..., :, :k].argmax(axis=-2)  # the pivot row of each of the first k columns
         B = _xp.selector(m, rows, A)
         D = _xp.eye_like(n, A)[:, :k]
     else:
@@ -97,7 +129,7 @@ def hidden_projectors(A, kind: str = "svd", k: int | None = None) -> HiddenProje
         B, D = _xp.selector(m, rows, A), _xp.selector(n, cols, A)
     Y = _dual(F, B, kind)
     X = _dual(H, D, kind)
-    return HiddenProjectors(F @ _xp.mT(Y), X @ _xp.mT(H), F, H, Y, X, kind)
+    return back(HiddenProjectors(F @ _xp.mT(Y), X @ _xp.mT(H), F, H, Y, X, kind))
 
 
 def _dual(F, B, kind):
@@ -105,19 +137,20 @@ def _dual(F, B, kind):
         return dual_basis(F, B, method="solve")
     except ValueError as exc:
         raise ValueError(
-            f"the {kind} factorization's pivot block is singular at this k; choose a smaller "
-            f"k (the numerical rank is the default) or kind='cur'") from exc
+            f"the {kind} factorization's pivot block is singular at this rank; choose a "
+            f"smaller rank (the numerical rank is the default) or kind='cur'") from exc
 
 
 def _solve_checked(M, R, what):
     try:
         return _xp.solve(M, R)
     except Exception as exc:
-        raise ValueError(f"{what} is singular at this k; choose a smaller k") from exc
+        raise ValueError(f"{what} is singular at this rank; choose a smaller rank") from exc
 
 
-def _lu(A):
-    if is_torch_tensor(A):
+def _lu(A, path):
+    """``P, L, U`` with ``A = P L U`` (partial pivoting): torch's or SciPy's."""
+    if path == "torch":
         import torch
 
         return torch.linalg.lu(A)
@@ -126,24 +159,43 @@ def _lu(A):
     return scipy.linalg.lu(A)
 
 
-def _argmax_rows(P):
-    if is_torch_tensor(P):
-        return P.argmax(dim=-2)
-    return P.argmax(axis=-2)
-
-
-def generalized_inverse(A, kind: str = "svd", k: int | None = None):
+def generalized_inverse(A, kind: str = "svd", rank: int | None = None):
     """A {1}-inverse ``A⁻`` of A read off a factorization (``A A⁻ A = A`` when rank A <= k).
 
     ``kind="svd"`` and ``"qr"`` give the Moore–Penrose pseudoinverse (orthogonal
     projectors); ``"lu"`` and ``"cur"`` give oblique generalized inverses that only touch the
     pivot rows and columns.
+
+    Parameters
+    ----------
+    A, kind, rank
+        As in :func:`hidden_projectors`.
+
+    Returns
+    -------
+    array or tensor
+        ``A⁻`` (..., n, m), the input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`hidden_projectors`.
     """
-    return hidden_projectors(A, kind, k).ginv()
+    return hidden_projectors(A, kind, rank).ginv()
 
 
 class MatrixEquationSolution(NamedTuple):
-    """Solution of ``A X B = C``: ``X``, its relative residual and whether C is consistent."""
+    """Solution of ``A X B = C``.
+
+    Attributes
+    ----------
+    X : (n, p) array or tensor
+        A solution (of the projected equation when C is inconsistent).
+    residual : float
+        ``‖A X B − C‖_F / ‖C‖_F``.
+    consistent : bool
+        Whether ``residual`` is below the tolerance, i.e. the equation has a solution.
+    """
 
     X: Any
     residual: float
@@ -159,19 +211,46 @@ def solve_matrix_equation(A, B, C, *, kind: str = "svd", W=None,
 
     .. math:: X = A^- C B^- + W - A^- A\, W\, B B^- ,
 
-    and one exists iff :math:`P_{\text{col}}(A)\, C\, P_{\text{row}}(B) = C`. ``W`` (n×p)
-    selects one solution (default 0). ``consistent`` reports whether the relative residual
-    ``‖A X B − C‖_F / ‖C‖_F`` is below ``tol`` (default ``sqrt(eps)``); when it is not,
-    X is the solution of the projected equation.
+    and one exists iff :math:`P_{\text{col}}(A)\, C\, P_{\text{row}}(B) = C`.
+
+    Parameters
+    ----------
+    A : (m, n) array or tensor
+        Left coefficient matrix.
+    B : (p, q) array or tensor
+        Right coefficient matrix (the same kind of array as ``A``, like ``C`` and ``W``).
+    C : (m, q) array or tensor
+        Right-hand side.
+    kind : {"svd", "qr", "lu", "cur"}
+        Factorization that supplies the generalized inverses, see
+        :func:`hidden_projectors`.
+    W : (n, p) array or tensor, optional
+        Selects one solution of the general form (default 0).
+    tol : float, optional
+        Threshold (``> 0``) on the relative residual below which C counts as consistent;
+        default ``sqrt(eps)``.
+
+    Returns
+    -------
+    MatrixEquationSolution
+        ``X`` as the input's array kind; when C is inconsistent, X solves the projected
+        equation.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit, an option is out of range, or an input is empty or not
+        finite.
+    TypeError
+        If an input is not a real floating-point matrix, or NumPy and torch are mixed.
     """
-    A = check_array(A, "A")
-    B = check_array(B, "B")
-    C = check_array(C, "C")
-    for name, arr in (("B", B), ("C", C)):
-        check_same_kind("A", A, name, arr)
-    if C.shape[-2] != A.shape[-2]:
-        raise ValueError(f"C must have {A.shape[-2]} rows to match A; got shape "
-                         f"{tuple(C.shape)}")
+    A, _, back = _xp.prepare(A, batch=False)
+    B = _xp.operand(B, "B", A)
+    C = _xp.operand(C, "C", A)
+    W = None if W is None else _xp.operand(W, "W", A)
+    check_choice(kind, "kind", KINDS)
+    tol = _xp.eps(A) ** 0.5 if tol is None else check_positive(tol, "tol")
+    check_rows("A", A, "C", C)
     if C.shape[-1] != B.shape[-1]:
         raise ValueError(f"C must have {B.shape[-1]} columns to match B; got shape "
                          f"{tuple(C.shape)}")
@@ -179,12 +258,9 @@ def solve_matrix_equation(A, B, C, *, kind: str = "svd", W=None,
     Bg = generalized_inverse(B, kind)
     X = Ag @ C @ Bg
     if W is not None:
-        W = check_array(W, "W")
-        check_same_kind("A", A, "W", W)
         want = (A.shape[-1], B.shape[-2])
         if tuple(W.shape) != want:
             raise ValueError(f"W must have shape {want}; got {tuple(W.shape)}")
         X = X + W - Ag @ A @ W @ B @ Bg
     residual = float(_xp.fro(A @ X @ B - C) / _xp.fro(C))
-    tol = _xp.eps(A) ** 0.5 if tol is None else tol
-    return MatrixEquationSolution(X, residual, residual <= tol)
+    return back(MatrixEquationSolution(X, residual, residual <= tol))

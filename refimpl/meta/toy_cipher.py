@@ -23,12 +23,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from refimpl._validation import check_array, check_rank
+from refimpl._validation import check_array, check_positive, check_positive_int, check_rank
 from refimpl.meta.core import dual_basis
 from refimpl.seeding import as_generator
 
 
 class ToyKey(NamedTuple):
+    """The secret key of the toy cipher (keep all four matrices secret).
+
+    Attributes
+    ----------
+    F : (m, k) numpy.ndarray
+        Column factor: a message block M enters the ciphertext as ``F M Hᵀ``.
+    H : (n, k) numpy.ndarray
+        Row factor.
+    Y : (m, k) numpy.ndarray
+        Dual basis of F (``Yᵀ F = I``) for its secret test matrix.
+    X : (n, k) numpy.ndarray
+        Dual basis of H (``Hᵀ X = I``).
+    """
+
     F: np.ndarray
     H: np.ndarray
     Y: np.ndarray
@@ -36,13 +50,34 @@ class ToyKey(NamedTuple):
 
     @property
     def block(self) -> int:
+        """The message block size ``k`` (blocks are k×k)."""
         return self.F.shape[1]
 
 
 def make_toy_key(m: int, n: int, k: int, *, seed=None) -> ToyKey:
-    """A random key for k×k message blocks hidden in m×n ciphertexts (k < min(m, n))."""
-    for name, v in (("m", m), ("n", n)):
-        check_rank(v, name, 10**6, what="a sane size")
+    """A random key for k×k message blocks hidden in m×n ciphertexts (k < min(m, n)).
+
+    Parameters
+    ----------
+    m, n : int
+        Ciphertext block shape.
+    k : int
+        Message block size, ``1 <= k < min(m, n)`` (the rest is room for the noise).
+    seed : int or numpy.random.Generator, optional
+        Draws F, B, H, D.
+
+    Returns
+    -------
+    ToyKey
+
+    Raises
+    ------
+    ValueError
+        If a size is out of range.
+    TypeError
+        If a size is not an integer.
+    """
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
     k = check_rank(k, "k", min(m, n) - 1, what="min(m, n) - 1 (room for the noise)")
     rng = as_generator(seed)
     F, B = rng.standard_normal((m, k)), rng.standard_normal((m, k))
@@ -51,8 +86,31 @@ def make_toy_key(m: int, n: int, k: int, *, seed=None) -> ToyKey:
 
 
 def toy_encrypt(M, key: ToyKey, *, noise: float = 1.0, seed=None) -> np.ndarray:
-    """Hide message blocks M (..., k, k) in ciphertexts (..., m, n). Not secure."""
+    """Hide message blocks M (..., k, k) in ciphertexts (..., m, n). Not secure.
+
+    Parameters
+    ----------
+    M : (k, k) or (nblocks, k, k) numpy.ndarray
+        Message blocks (e.g. from :func:`text_to_blocks`).
+    key : ToyKey
+        The secret key.
+    noise : float
+        Scale (``>= 0``) of the Gaussian noise N hidden in the projectors' complements.
+    seed : int or numpy.random.Generator, optional
+        Draws the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        Ciphertexts (..., m, n).
+
+    Raises
+    ------
+    ValueError
+        If the blocks do not fit the key or ``noise`` is negative.
+    """
     M = check_array(M, "M", ndim=(2, 3), allow_torch=False)
+    noise = check_positive(noise, "noise", allow_zero=True)
     k = key.block
     if M.shape[-2:] != (k, k):
         raise ValueError(f"M must have blocks of shape ({k}, {k}) for this key; got "
@@ -66,7 +124,25 @@ def toy_encrypt(M, key: ToyKey, *, noise: float = 1.0, seed=None) -> np.ndarray:
 
 
 def toy_decrypt(C, key: ToyKey) -> np.ndarray:
-    """Recover the blocks: ``Yᵀ C X``."""
+    """Recover the blocks: ``Yᵀ C X``.
+
+    Parameters
+    ----------
+    C : (m, n) or (nblocks, m, n) numpy.ndarray
+        Ciphertexts.
+    key : ToyKey
+        The key they were encrypted with.
+
+    Returns
+    -------
+    numpy.ndarray
+        Message blocks (..., k, k).
+
+    Raises
+    ------
+    ValueError
+        If the ciphertexts do not fit the key.
+    """
     C = check_array(C, "C", ndim=(2, 3), allow_torch=False)
     want = (key.F.shape[0], key.H.shape[0])
     if C.shape[-2:] != want:
@@ -75,10 +151,28 @@ def toy_decrypt(C, key: ToyKey) -> np.ndarray:
 
 
 def text_to_blocks(text: str, k: int) -> np.ndarray:
-    """UTF-8 bytes of ``text`` as float blocks (nblocks, k, k), zero-padded."""
+    """UTF-8 bytes of ``text`` as float blocks (nblocks, k, k), zero-padded.
+
+    Parameters
+    ----------
+    text : str
+        The message.
+    k : int
+        Block size (``>= 1``).
+
+    Returns
+    -------
+    numpy.ndarray
+        (nblocks, k, k) floats holding the byte values 0..255.
+
+    Raises
+    ------
+    TypeError
+        If ``text`` is not a str or ``k`` not an integer.
+    """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str; got {type(text).__name__}")
-    k = check_rank(k, "k", 4096, what="a sane block size")
+    k = check_positive_int(k, "k")
     data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(float)
     nblocks = max(1, -(-data.size // (k * k)))
     out = np.zeros(nblocks * k * k)
@@ -87,7 +181,18 @@ def text_to_blocks(text: str, k: int) -> np.ndarray:
 
 
 def blocks_to_text(blocks) -> str:
-    """Inverse of :func:`text_to_blocks` (rounds to bytes, drops the zero padding)."""
+    """Inverse of :func:`text_to_blocks` (rounds to bytes, drops the zero padding).
+
+    Parameters
+    ----------
+    blocks : (k, k) or (nblocks, k, k) numpy.ndarray
+        Decrypted blocks.
+
+    Returns
+    -------
+    str
+        The text (invalid UTF-8 replaced by U+FFFD).
+    """
     blocks = check_array(blocks, "blocks", ndim=(2, 3), allow_torch=False)
     data = np.clip(np.rint(blocks).ravel(), 0, 255).astype(np.uint8).tobytes()
     return data.rstrip(b"\0").decode("utf-8", errors="replace")
@@ -98,8 +203,24 @@ def known_plaintext_attack(messages, ciphertexts) -> Callable[[np.ndarray], np.n
 
     Decryption is linear: :math:`\mathrm{vec}(M) = (X^\top \otimes Y^\top)\,\mathrm{vec}(C)`.
     Given pairs (M_i, C_i), the attacker solves for that k²×mn matrix by least squares;
-    with ``m·n`` generic pairs it is determined exactly. Returns a function that decrypts
-    new ciphertexts.
+    with ``m·n`` generic pairs it is determined exactly.
+
+    Parameters
+    ----------
+    messages : (npairs, k, k) numpy.ndarray
+        Known plaintext blocks.
+    ciphertexts : (npairs, m, n) numpy.ndarray
+        Their encryptions.
+
+    Returns
+    -------
+    callable
+        ``decrypt(cipher)`` mapping ciphertexts (..., m, n) to blocks (..., k, k).
+
+    Raises
+    ------
+    ValueError
+        If messages and ciphertexts do not pair up.
     """
     M = check_array(messages, "messages", ndim=3, allow_torch=False)
     C = check_array(ciphertexts, "ciphertexts", ndim=3, allow_torch=False)

@@ -1,6 +1,7 @@
 """Chapter 03: randomized and sketching methods.
 
-- :mod:`refimpl.sketch.rsvd`: randomized range finder and randomized SVD;
+- :mod:`refimpl.sketch.rsvd`: randomized range finder and randomized SVD (returning the
+  package's one SVD type, :class:`refimpl.linalg.TruncatedSVD`);
 - :mod:`refimpl.sketch.sketches`: Gaussian, SRHT (with a fast Walsh–Hadamard transform) and
   CountSketch;
 - :mod:`refimpl.sketch.selection`: leverage scores, interpolative decomposition, DEIM, CUR
@@ -18,7 +19,7 @@ from refimpl.sketch.applications import (
     estimate_product,
     update_truncated_svd,
 )
-from refimpl.sketch.rsvd import TruncatedSVD, randomized_range_finder, randomized_svd
+from refimpl.sketch.rsvd import randomized_range_finder, randomized_svd
 from refimpl.sketch.selection import (
     InterpolativeDecomposition,
     NystromPSD,
@@ -31,7 +32,7 @@ from refimpl.sketch.selection import (
 from refimpl.sketch.sketches import countsketch, fwht, gaussian_sketch, srht
 
 __all__ = [
-    "CURkNN", "CoordinatedSketch", "InterpolativeDecomposition", "NystromPSD", "TruncatedSVD",
+    "CURkNN", "CoordinatedSketch", "InterpolativeDecomposition", "NystromPSD",
     "coordinated_sample_product", "coordinated_sketch", "countsketch", "cur", "cur_knn", "deim",
     "estimate_product", "fwht", "gaussian_sketch", "interpolative_decomposition",
     "leverage_scores", "nystrom_psd", "randomized_range_finder", "randomized_svd", "srht",

@@ -36,22 +36,41 @@ finder of the residual, which keeps the cost linear in the number of new rows.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from refimpl._validation import check_array, check_rank, check_rows
+from refimpl._validation import (
+    check_array,
+    check_choice,
+    check_nonnegative_int,
+    check_rank,
+    check_rows,
+)
+from refimpl.linalg.svd import TruncatedSVD
 from refimpl.seeding import as_generator
-from refimpl.sketch.rsvd import TruncatedSVD
+
+_SAMPLING = ("threshold", "priority")
 
 # ----------------------------------------------------------------------------------------------
 # Coordinated sampling
 
 
 class CoordinatedSketch(NamedTuple):
-    """Sampled rows of one matrix: ``rows`` (r×d) at indices ``index`` kept with ``prob``."""
+    """Sampled rows of one matrix: ``rows`` (r×d) at indices ``index`` kept with ``prob``.
+
+    Attributes
+    ----------
+    index : (r,) integer numpy.ndarray
+        Indices of the kept rows, increasing.
+    rows : (r, d) numpy.ndarray
+        The kept rows (dense).
+    prob : (r,) numpy.ndarray
+        The probability with which each was kept.
+    n : int
+        Rows of the sketched matrix.
+    """
 
     index: Any
     rows: Any
@@ -80,17 +99,38 @@ def _dense_rows(A, name):
 def coordinated_sketch(A, size: int, *, seed, method: str = "priority") -> CoordinatedSketch:
     """Sample rows of ``A`` (dense or SciPy sparse, n×d) with the hash shared through ``seed``.
 
-    Weights are the squared row norms. ``method="threshold"`` keeps about ``size`` rows,
-    ``"priority"`` exactly ``size`` (or all non-zero rows when there are fewer).
-    ``seed`` must be an int: the two matrices of a product are sketched with the same one.
+    Weights are the squared row norms.
+
+    Parameters
+    ----------
+    A : (n, d) numpy.ndarray or SciPy sparse matrix
+        Real floating-point rows.
+    size : int
+        Target sample size, ``1 <= size <= n``.
+    seed : int
+        Seeds the shared hash ``h``; it must be an int (``>= 0``), the same for the two
+        matrices of a product, which is what coordinates their samples.
+    method : {"threshold", "priority"}
+        ``"threshold"`` keeps about ``size`` rows, ``"priority"`` exactly ``size`` (or all
+        non-zero rows when there are fewer).
+
+    Returns
+    -------
+    CoordinatedSketch
+
+    Raises
+    ------
+    ValueError
+        If ``size`` or ``method`` is out of range, ``A`` is all zeros, empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point matrix or ``seed`` not an int.
     """
     A = _dense_rows(A, "A")
     n = A.shape[0]
     size = check_rank(size, "size", n, what="the number of rows")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError("seed must be an int shared by the sketches of A and B; got "
-                        f"{type(seed).__name__}")
-    h = as_generator(int(seed)).random(n)
+    seed = check_nonnegative_int(seed, "seed")
+    check_choice(method, "method", _SAMPLING)
+    h = as_generator(seed).random(n)
     w = np.asarray(A.multiply(A).sum(axis=1)).ravel() if hasattr(A, "multiply") \
         else np.einsum("ij,ij->i", A, A)
     total = w.sum()
@@ -99,7 +139,7 @@ def coordinated_sketch(A, size: int, *, seed, method: str = "priority") -> Coord
     if method == "threshold":
         p = np.minimum(1.0, size * w / total)
         keep = np.flatnonzero(h < p)
-    elif method == "priority":
+    else:
         nz = np.flatnonzero(w > 0)
         rank = h[nz] / w[nz]
         if nz.size <= size:
@@ -109,8 +149,6 @@ def coordinated_sketch(A, size: int, *, seed, method: str = "priority") -> Coord
             tau = rank[order[size]]
             keep = np.sort(nz[order[:size]])
             p = np.minimum(1.0, w * tau)
-    else:
-        raise ValueError(f"method must be 'threshold' or 'priority'; got {method!r}")
     rows = A[keep].toarray() if hasattr(A, "toarray") else A[keep]
     return CoordinatedSketch(keep, rows, p[keep], n)
 
@@ -119,8 +157,27 @@ def coordinated_sample_product(A, B, size: int, *, seed, method: str = "priority
     """Estimate ``Aᵀ B`` from coordinated samples of the rows of ``A`` and ``B``.
 
     Each matrix is sketched on its own by :func:`coordinated_sketch` with the shared
-    ``seed``; the estimate uses only the two sketches. Returns ``(estimate, stored)`` with
-    ``stored`` the numbers kept by the two sketches together.
+    ``seed``; the estimate uses only the two sketches.
+
+    Parameters
+    ----------
+    A : (n, d) numpy.ndarray or SciPy sparse matrix
+        Left factor of the product.
+    B : (n, p) numpy.ndarray or SciPy sparse matrix
+        Right factor (the same number of rows).
+    size, seed, method
+        As in :func:`coordinated_sketch`, for both.
+
+    Returns
+    -------
+    tuple
+        ``(estimate, stored)``: the unbiased (d×p) estimate of ``AᵀB`` and the numbers
+        kept by the two sketches together.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`coordinated_sketch`, or if ``A`` and ``B`` have different numbers of rows.
     """
     A = _dense_rows(A, "A")
     B = _dense_rows(B, "B")
@@ -131,7 +188,23 @@ def coordinated_sample_product(A, B, size: int, *, seed, method: str = "priority
 
 
 def estimate_product(SA: CoordinatedSketch, SB: CoordinatedSketch):
-    """The unbiased estimate of ``AᵀB`` from two coordinated sketches."""
+    """The unbiased estimate of ``AᵀB`` from two coordinated sketches.
+
+    Parameters
+    ----------
+    SA, SB : CoordinatedSketch
+        Sketches of ``A`` and ``B`` made with the same ``seed``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The estimate (d×p).
+
+    Raises
+    ------
+    ValueError
+        If the sketches come from matrices with different numbers of rows.
+    """
     if SA.n != SB.n:
         raise ValueError(f"the sketches come from matrices with {SA.n} and {SB.n} rows")
     _, ia, ib = np.intersect1d(SA.index, SB.index, return_indices=True)
@@ -144,7 +217,19 @@ def estimate_product(SA: CoordinatedSketch, SB: CoordinatedSketch):
 
 
 class CURkNN(NamedTuple):
-    """Top-``k`` items by exact score, the CUR approximation of the full row and the call count."""
+    """Top-``k`` items by exact score, the CUR approximation of the full row and the call count.
+
+    Attributes
+    ----------
+    indices : (k,) integer numpy.ndarray
+        The neighbours found, best first.
+    scores : (k,) numpy.ndarray
+        Their exact scores.
+    approx_scores : (N,) numpy.ndarray
+        The CUR approximation of the query's scores against every item.
+    n_calls : int
+        Exact scorer calls made.
+    """
 
     indices: Any
     scores: Any
@@ -173,6 +258,18 @@ def cur_knn(score: Callable[[np.ndarray], np.ndarray], anchor_scores, k: int, *,
         query's row outside that span.
     anchor_items : int array, optional
         Which items; by default ``n_anchor_items`` drawn uniformly without replacement.
+    seed : int or numpy.random.Generator, optional
+        Draws the anchor items.
+
+    Returns
+    -------
+    CURkNN
+
+    Raises
+    ------
+    ValueError
+        If a count is out of range (``k <= budget <= N``, ``n_anchor_items <= budget``) or
+        ``anchor_items`` are not distinct in-range indices.
     """
     R = check_array(anchor_scores, "anchor_scores", ndim=2, allow_torch=False)
     N = R.shape[1]
@@ -205,45 +302,69 @@ def cur_knn(score: Callable[[np.ndarray], np.ndarray], anchor_scores, k: int, *,
 # Updating a truncated SVD
 
 
-def update_truncated_svd(svd: TruncatedSVD, E, *, axis: int = 0, k: int | None = None,
+def update_truncated_svd(svd, E, *, axis: int = 0, rank: int | None = None,
                          residual_rank: int | None = None, seed=None) -> TruncatedSVD:
-    """Rank-``k`` SVD of ``A`` with rows (``axis=0``) or columns (``axis=1``) ``E`` appended.
+    """Rank-``rank`` SVD of ``A`` with rows (``axis=0``) or columns (``axis=1``) ``E`` appended.
 
     Parameters
     ----------
-    svd : TruncatedSVD
-        ``U`` (m×r), ``s`` (r,), ``Vt`` (r×n) approximating ``A`` (NumPy arrays).
-    E : array or SciPy sparse matrix
+    svd : TruncatedSVD or any result with ``U``, ``s``, ``Vt``
+        ``U`` (m×r), ``s`` (r,), ``Vt`` (r×n) approximating ``A`` (NumPy arrays): the result
+        of :func:`refimpl.linalg.truncated_svd`, :func:`refimpl.linalg.jacobi_svd`,
+        :func:`~refimpl.sketch.randomized_svd`, an earlier update, or
+        :func:`refimpl.meta.svd_meta` (or its ``.svd``). A ``tail`` is ignored.
+    E : numpy.ndarray or SciPy sparse matrix
         New rows (p×n) or new columns (m×p).
-    k : int, optional
-        Rank kept after the update; default ``r``.
+    axis : {0, 1}
+        Append rows (0) or columns (1).
+    rank : int, optional
+        Rank kept after the update, ``1 <= rank <= r + p``; default ``r``.
     residual_rank : int, optional
         If given, the part of ``E`` outside the current subspace is compressed to this many
         directions by a randomized range finder (cost linear in ``p``); default exact.
+    seed : int or numpy.random.Generator, optional
+        For ``residual_rank``.
+
+    Returns
+    -------
+    refimpl.linalg.TruncatedSVD
+        The updated factors (``tail`` is ``None``: the discarded values of the updated
+        matrix are not known).
+
+    Raises
+    ------
+    TypeError
+        If ``svd`` has no ``U``, ``s``, ``Vt``, or an input is not a real floating-point
+        NumPy array.
+    ValueError
+        If the factors disagree, ``E`` does not fit, an option is out of range, or an input
+        is empty or not finite.
     """
     import scipy.linalg as sla
     import scipy.sparse as sp
 
-    if not isinstance(svd, tuple) or len(svd) != 3:
-        raise TypeError("svd must be a TruncatedSVD (U, s, Vt)")
-    U = check_array(svd[0], "svd.U", allow_torch=False)
-    s = check_array(svd[1], "svd.s", ndim=1, allow_torch=False)
-    Vt = check_array(svd[2], "svd.Vt", allow_torch=False)
+    try:
+        U, s, Vt = svd.U, svd.s, svd.Vt
+    except AttributeError:
+        raise TypeError("svd must be a TruncatedSVD (or any result with U, s, Vt); got "
+                        f"{type(svd).__name__}") from None
+    U = check_array(U, "svd.U", allow_torch=False)
+    s = check_array(s, "svd.s", ndim=1, allow_torch=False)
+    Vt = check_array(Vt, "svd.Vt", allow_torch=False)
     r = s.shape[0]
     if U.shape[1] != r or Vt.shape[0] != r:
         raise ValueError(f"svd factors disagree: U {U.shape}, s {s.shape}, Vt {Vt.shape}")
-    if axis not in (0, 1):
-        raise ValueError(f"axis must be 0 (append rows) or 1 (append columns); got {axis!r}")
+    check_choice(axis, "axis", (0, 1))
+    E = _dense_rows(E, "E")
     if axis == 1:
-        out = update_truncated_svd(TruncatedSVD(Vt.T, s, U.T), E.T, axis=0, k=k,
+        out = update_truncated_svd(TruncatedSVD(Vt.T, s, U.T), E.T, rank=rank,
                                    residual_rank=residual_rank, seed=seed)
         return TruncatedSVD(out.Vt.T, out.s, out.U.T)
-    E = _dense_rows(E, "E")
     if E.shape[1] != Vt.shape[1]:
         raise ValueError(f"E must have {Vt.shape[1]} columns to append as rows; got shape "
                          f"{E.shape}")
     p = E.shape[0]
-    k = r if k is None else check_rank(k, "k", r + p, what="rank + new rows")
+    k = r if rank is None else check_rank(rank, "rank", r + p, what="rank + new rows")
     V = Vt.T
     EV = np.asarray(E @ V)                                     # p×r
     if residual_rank is None:

@@ -23,49 +23,31 @@ the torch path runs on the input's device and accepts a batch ``(..., m, n)``.
 
 from __future__ import annotations
 
-import numbers
-from typing import Any, NamedTuple
-
-import numpy as np
-
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.backend import is_torch_tensor, resolve_backend
+from refimpl._validation import check_choice, check_nonnegative_int, check_rank
+from refimpl.linalg.svd import TruncatedSVD
 from refimpl.seeding import as_generator
 
 _NORMALIZERS = ("qr", "lu", "none")
 
 
-class TruncatedSVD(NamedTuple):
-    """``A ≈ U diag(s) Vt`` with ``U`` (m×k), ``s`` (k,) non-increasing and ``Vt`` (k×n)."""
-
-    U: Any
-    s: Any
-    Vt: Any
-
-    def reconstruct(self):
-        return (self.U * self.s[..., None, :]) @ self.Vt
+def _check_power(n_iter, normalizer):
+    """The options of the power iteration: ``n_iter >= 0`` and a normalizer."""
+    check_choice(normalizer, "normalizer", _NORMALIZERS)
+    return check_nonnegative_int(n_iter, "n_iter")
 
 
-def _check_common(n_iter, normalizer):
-    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 0:
-        raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}")
-    if normalizer not in _NORMALIZERS:
-        raise ValueError(f"normalizer must be one of {_NORMALIZERS}; got {normalizer!r}")
+def _test_matrix(A, n, l, Omega, seed, path):
+    """The Gaussian test matrix Ω (n×l), drawn with NumPy so that every path sees the same one.
 
-
-def _test_matrix(A, n, l, Omega, seed):
-    """The Gaussian test matrix Ω (n×l), drawn with NumPy so that every path sees the same one."""
+    A given ``Omega`` was checked by :func:`refimpl._xp.operand` against the caller's input;
+    here its shape is checked and it is moved beside ``A`` (already on ``path``).
+    """
     if Omega is None:
-        dt = np.float32 if str(A.dtype).endswith("float32") else np.float64
-        return _xp.like_input(as_generator(seed).standard_normal((n, l)).astype(dt), A)
-    Omega = check_array(Omega, "Omega", ndim=2)
-    if tuple(Omega.shape) != (n, l):
+        Omega = as_generator(seed).standard_normal((n, l)).astype(_xp.float_dtype(A))
+    elif tuple(Omega.shape) != (n, l):
         raise ValueError(f"Omega must have shape {(n, l)}; got {tuple(Omega.shape)}")
-    Omega = _xp.like_input(Omega, A)
-    if is_torch_tensor(A):
-        Omega = Omega.to(dtype=A.dtype, device=A.device)
-    return Omega
+    return _xp.to_path(Omega, path, like=A)
 
 
 def _orth_numpy(Y, how):
@@ -95,9 +77,9 @@ def _matmul_fortran(X, Y):
     return (Y.T @ X.T).T
 
 
-def _range_finder(A, l, n_iter, normalizer, Omega):
-    """Q (m×l) with orthonormal columns spanning (A Aᵀ)^q A Ω; A and Ω already on the path."""
-    if is_torch_tensor(A):
+def _range_finder(A, n_iter, normalizer, Omega, path):
+    """Q with orthonormal columns spanning (A Aᵀ)^q A Ω; A and Ω already on ``path``."""
+    if path == "torch":
         orth, mm = _orth_torch, (lambda X, Y: X @ Y)
     else:
         orth, mm = _orth_numpy, _matmul_fortran
@@ -110,12 +92,6 @@ def _range_finder(A, l, n_iter, normalizer, Omega):
     return orth(Y, "qr")
 
 
-def _prepare(A, backend):
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
-    path = resolve_backend(backend, A, available=("numpy", "torch"), prefer="numpy")
-    return A, path
-
-
 def randomized_range_finder(A, size: int, *, n_iter: int = 2, normalizer: str = "qr",
                             Omega=None, seed=None, backend: str = "auto"):
     """Orthonormal ``Q`` (m×size) whose range approximates the range of ``A``.
@@ -123,61 +99,96 @@ def randomized_range_finder(A, size: int, *, n_iter: int = 2, normalizer: str = 
     Parameters
     ----------
     A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path).
     size : int
         Number of columns ``l`` of ``Q`` (target rank plus oversampling), ``l <= min(m, n)``.
     n_iter : int
-        Power iterations ``q``: the sketch is ``(A Aᵀ)^q A Ω``.
+        Power iterations ``q >= 0``: the sketch is ``(A Aᵀ)^q A Ω``.
     normalizer : {"qr", "lu", "none"}
         Re-normalisation between the products of a power iteration.
-    Omega : (n, size) array, optional
-        The test matrix; by default Gaussian from ``seed``.
+    Omega : (n, size) array or tensor, optional
+        The test matrix (the same kind of array as ``A``); by default Gaussian from ``seed``.
+    seed : int or numpy.random.Generator, optional
+        Draws Ω (with NumPy, on every path).
+    backend : {"auto", "numpy", "torch"}
+        ``"numpy"``: SciPy's LAPACK; ``"torch"``: any device, batched.
+
+    Returns
+    -------
+    array or tensor
+        ``Q`` (..., m, size), the input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``size``, ``n_iter`` or ``normalizer`` is out of range, ``Omega`` has the wrong
+        shape, or ``A`` is empty or not finite.
+    TypeError
+        If ``A`` or ``Omega`` is not a real floating-point array, they mix NumPy and torch,
+        or a count is not an integer.
     """
-    A_in = A
-    A, path = _prepare(A, backend)
+    Omega = None if Omega is None else _xp.operand(Omega, "Omega", A)
+    A, path, back = _xp.prepare(A, backend=backend)
     m, n = A.shape[-2:]
     l = check_rank(size, "size", min(m, n))
-    _check_common(n_iter, normalizer)
-    A = _xp.as_path(A, path)
-    Q = _range_finder(A, l, n_iter, normalizer, _test_matrix(A, n, l, Omega, seed))
-    return _xp.like_input(Q, A_in)
+    n_iter = _check_power(n_iter, normalizer)
+    return back(_range_finder(A, n_iter, normalizer, _test_matrix(A, n, l, Omega, seed, path),
+                              path))
 
 
-def randomized_svd(A, k: int, *, oversample: int = 10, n_iter: int = 2,
+def randomized_svd(A, rank: int, *, oversample: int = 10, n_iter: int = 2,
                    normalizer: str = "lu", transpose: str | bool = "auto", Omega=None,
                    seed=None, backend: str = "auto") -> TruncatedSVD:
-    """Rank-``k`` randomized SVD: range finder with ``k + oversample`` columns, then the SVD
-    of the small ``B = Qᵀ A``.
+    """Rank-``rank`` randomized SVD: range finder with ``rank + oversample`` columns, then the
+    SVD of the small ``B = Qᵀ A``.
 
     Parameters
     ----------
     A : (m, n) array or (..., m, n) tensor
-    k : int
-        Target rank, ``1 <= k <= min(m, n)``.
+        Real floating-point matrix (batches on the torch path).
+    rank : int
+        Target rank ``k``, ``1 <= k <= min(m, n)``.
     oversample : int
-        Extra columns ``p`` (clipped so that ``k + p <= min(m, n)``).
+        Extra columns ``p >= 0`` (clipped so that ``k + p <= min(m, n)``).
     n_iter, normalizer
         See :func:`randomized_range_finder`.
     transpose : {"auto", True, False}
         Work with ``Aᵀ`` (the sketch then lives in the longer dimension); ``"auto"`` does so
         when ``m < n``.
-    Omega : array, optional
-        Test matrix of shape ``(n, k + p)`` (``(m, k + p)`` when transposing).
+    Omega : array or tensor, optional
+        Test matrix of shape ``(n, k + p)`` (``(m, k + p)`` when transposing), the same kind
+        of array as ``A``; by default Gaussian from ``seed``.
+    seed, backend
+        As in :func:`randomized_range_finder`.
+
+    Returns
+    -------
+    refimpl.linalg.TruncatedSVD
+        ``U`` (..., m, k), ``s`` (..., k), ``Vt`` (..., k, n) as the input's array kind,
+        device and dtype; ``tail`` is ``None`` (the discarded singular values are not
+        computed).
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` or an option is out of range, ``Omega`` has the wrong shape, or ``A`` is
+        empty or not finite.
+    TypeError
+        If ``A`` or ``Omega`` is not a real floating-point array, they mix NumPy and torch,
+        or a count is not an integer.
     """
-    A_in = A
-    A, path = _prepare(A, backend)
+    Omega = None if Omega is None else _xp.operand(Omega, "Omega", A)
+    A, path, back = _xp.prepare(A, backend=backend)
     m, n = A.shape[-2:]
-    k = check_rank(k, "k", min(m, n))
-    if isinstance(oversample, bool) or not isinstance(oversample, numbers.Integral) \
-            or oversample < 0:
-        raise ValueError(f"oversample must be a non-negative integer; got {oversample!r}")
-    _check_common(n_iter, normalizer)
-    if transpose not in ("auto", True, False):
-        raise ValueError(f"transpose must be 'auto', True or False; got {transpose!r}")
+    k = check_rank(rank, "rank", min(m, n))
+    oversample = check_nonnegative_int(oversample, "oversample")
+    n_iter = _check_power(n_iter, normalizer)
+    check_choice(transpose, "transpose", ("auto", True, False))
     flip = (m < n) if transpose == "auto" else bool(transpose)
-    A = _xp.as_path(A, path)
     M = _xp.mT(A) if flip else A
     l = min(k + oversample, min(m, n))
-    Q = _range_finder(M, l, n_iter, normalizer, _test_matrix(M, M.shape[-1], l, Omega, seed))
+    Q = _range_finder(M, n_iter, normalizer,
+                      _test_matrix(M, M.shape[-1], l, Omega, seed, path), path)
     if path == "torch":
         Uh, s, Vt = _xp.svd(_xp.mT(Q) @ M)
     else:
@@ -189,4 +200,4 @@ def randomized_svd(A, k: int, *, oversample: int = 10, n_iter: int = 2,
     s, Vt = s[..., :k], Vt[..., :k, :]
     if flip:
         U, Vt = _xp.mT(Vt), _xp.mT(U)
-    return TruncatedSVD(*(_xp.like_input(x, A_in) for x in (U, s, Vt)))
+    return back(TruncatedSVD(U, s, Vt))

@@ -2,7 +2,7 @@ r"""Choosing rows and columns: leverage scores, interpolative decomposition, DEI
 Nyström for positive semidefinite matrices.
 
 - Leverage scores of the rows of ``A`` for rank ``k``: :math:`\ell_i = \|U_k[i, :]\|^2`
-  (``U_k`` the top-k left singular vectors); they sum to ``k``. ``method="randomized"`` takes
+  (``U_k`` the top-k left singular vectors); they sum to ``k``. ``svd="randomized"`` takes
   ``U_k`` from :func:`~refimpl.sketch.randomized_svd` instead of the full SVD.
 - Column interpolative decomposition (ID): :math:`A \approx A[:, J]\,X` with ``X`` (k×n),
   :math:`X[:, J] = I_k`. From pivoted QR :math:`A P = Q [R_{11}\; R_{12}]`:
@@ -24,77 +24,109 @@ Nyström for positive semidefinite matrices.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.backend import is_torch_tensor, resolve_backend
+from refimpl import _validation, _xp
+from refimpl._validation import (
+    check_choice,
+    check_nonnegative_int,
+    check_positive,
+    check_rank,
+    check_square,
+)
 from refimpl.linalg import cpqr
 from refimpl.seeding import as_generator
-from refimpl.sketch.rsvd import _range_finder, _test_matrix, randomized_svd
+from refimpl.sketch.rsvd import _test_matrix, randomized_range_finder, randomized_svd
+
+SVD_METHODS = ("exact", "randomized")
+"""The values of the ``svd`` option: the exact (deterministic) or the randomized route."""
 
 
-def _check_oversample(oversample):
-    if isinstance(oversample, bool) or not isinstance(oversample, numbers.Integral) \
-            or oversample < 0:
-        raise ValueError(f"oversample must be a non-negative integer; got {oversample!r}")
-    return int(oversample)
-
-
-def _top_singular_vectors(A, k, method, seed):
+def _top_singular_vectors(A, k, svd, seed):
     """U_k, V_k (as columns) of a 2-D A, exactly or by randomized SVD."""
-    if method == "exact":
+    if svd == "exact":
         U, _, Vt = _xp.svd(A)
         return U[..., :, :k], _xp.mT(Vt[..., :k, :])
-    if method == "randomized":
-        r = randomized_svd(A, k, seed=seed)
-        return r.U, _xp.mT(r.Vt)
-    raise ValueError(f"method must be 'exact' or 'randomized'; got {method!r}")
+    r = randomized_svd(A, k, seed=seed)
+    return r.U, _xp.mT(r.Vt)
 
 
-def leverage_scores(A, k: int | None = None, *, method: str = "exact", seed=None):
-    """Rank-``k`` leverage scores of the rows of ``A`` (pass ``Aᵀ`` for the columns).
+def leverage_scores(A, rank: int | None = None, *, svd: str = "exact", seed=None):
+    """Rank-``rank`` leverage scores of the rows of ``A`` (pass ``Aᵀ`` for the columns).
 
-    ``k=None`` uses the numerical rank (singular values above ``max(m, n)·eps·σ_1``) and
-    needs ``method="exact"``. The scores lie in [0, 1] and sum to ``k``.
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches as torch tensors).
+    rank : int, optional
+        ``k``, ``1 <= k <= min(m, n)``; default the numerical rank (singular values above
+        ``max(m, n)·eps·σ_1``), which needs ``svd="exact"``.
+    svd : {"exact", "randomized"}
+        Take ``U_k`` from the full SVD or from :func:`~refimpl.sketch.randomized_svd`.
+    seed : int or numpy.random.Generator, optional
+        For ``svd="randomized"``.
+
+    Returns
+    -------
+    array or tensor
+        (..., m) scores in [0, 1] that sum to ``k``; the input's array kind, device and
+        dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` or ``svd`` is out of range (or ``rank=None`` with ``svd="randomized"``),
+        or ``A`` is empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point array.
     """
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    A, _, back = _xp.prepare(A)
+    check_choice(svd, "svd", SVD_METHODS)
     m, n = A.shape[-2:]
-    if k is None:
-        if method != "exact":
-            raise ValueError("k=None (numerical rank) needs method='exact'")
+    if rank is None:
+        if svd != "exact":
+            raise ValueError("rank=None (numerical rank) needs svd='exact'")
         U, s, _ = _xp.svd(A)
         s_np = _xp.to_numpy(s)
         ranks = np.sum(s_np > max(m, n) * _xp.eps(A) * s_np[..., :1], axis=-1)
-        k = int(np.max(ranks))
-        U = U[..., :, :k]
+        U = U[..., :, :int(np.max(ranks))]
     else:
-        k = check_rank(k, "k", min(m, n))
-        U = _top_singular_vectors(A, k, method, seed)[0]
-    return (U * U).sum(-1)
+        k = check_rank(rank, "rank", min(m, n))
+        U = _top_singular_vectors(A, k, svd, seed)[0]
+    return back((U * U).sum(-1))
 
 
 class InterpolativeDecomposition(NamedTuple):
-    """``A ≈ C X`` with ``C = A[:, cols]`` and ``X[:, cols] = I``."""
+    """``A ≈ C X`` with ``C = A[:, cols]`` and ``X[:, cols] = I``.
+
+    Attributes
+    ----------
+    C : (..., m, k) array or tensor
+        The skeleton columns of A.
+    X : (..., k, n) array or tensor
+        The interpolation matrix, the identity on the skeleton columns.
+    cols : (..., k) integer array or tensor
+        The skeleton column indices.
+    """
 
     C: Any
     X: Any
     cols: Any
 
     def reconstruct(self):
+        """``C X``."""
         return self.C @ self.X
 
 
-def _interpolation_matrix(R, perm, k):
+def _interpolation_matrix(R, perm, k, path):
     """X (k×n) with X[:, perm] = [I, R11⁻¹ R12]; minimum-norm solve when R11 is singular."""
     R11, R12 = R[..., :k, :k], R[..., :k, k:]
     d = np.abs(_xp.to_numpy(R11).diagonal(0, -2, -1))
     singular = R.shape[-1] > k and bool(
         np.any(d[..., -1] <= max(R.shape[-2:]) * _xp.eps(R) * d[..., 0]))
-    if is_torch_tensor(R):
+    if path == "torch":
         import torch
 
         T = (torch.linalg.lstsq(R11, R12, driver="gelsd" if R.device.type == "cpu" else None)
@@ -113,83 +145,118 @@ def _interpolation_matrix(R, perm, k):
     return X
 
 
-def interpolative_decomposition(A, k: int, *, method: str = "qr", oversample: int = 20,
+def interpolative_decomposition(A, rank: int, *, svd: str = "exact", oversample: int = 20,
                                 n_iter: int = 0, seed=None,
                                 backend: str = "auto") -> InterpolativeDecomposition:
-    """Column interpolative decomposition ``A ≈ A[:, cols] X`` of rank ``k``.
+    """Column interpolative decomposition ``A ≈ A[:, cols] X`` of rank ``rank``.
 
     Parameters
     ----------
     A : (m, n) array or (..., m, n) tensor
-    k : int
-        Number of skeleton columns.
-    method : {"qr", "randomized"}
-        ``"qr"``: pivoted QR of ``A`` itself (:func:`refimpl.linalg.cpqr`, ``k`` steps).
-        ``"randomized"``: pivoted QR of ``Qᵀ A`` with ``Q`` from
+        Real floating-point matrix (batches on the torch path).
+    rank : int
+        Number ``k`` of skeleton columns, ``1 <= k <= min(m, n)``.
+    svd : {"exact", "randomized"}
+        ``"exact"``: pivoted QR of ``A`` itself (:func:`refimpl.linalg.cpqr`, ``k`` steps),
+        the deterministic ID. ``"randomized"``: pivoted QR of ``Qᵀ A`` with ``Q`` from
         :func:`~refimpl.sketch.randomized_range_finder` (``k + oversample`` columns,
         ``n_iter`` power iterations); the error is then within a modest factor of the
         deterministic one (20 oversamples matched it to 0.1% on the benchmark matrix).
+    oversample : int
+        Extra columns ``>= 0`` of the range finder (``svd="randomized"`` only).
+    n_iter : int
+        Power iterations ``>= 0`` of the range finder (``svd="randomized"`` only).
+    seed : int or numpy.random.Generator, optional
+        Draws the range finder's test matrix.
     backend : {"auto", "numpy", "numba", "torch"}
         The pivoted-QR kernel (Numba by default for NumPy input).
+
+    Returns
+    -------
+    InterpolativeDecomposition
+        The input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` or an option is out of range, or ``A`` is empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point array or a count not an integer.
     """
-    A_in = A
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba", "torch"),
+                                prefer="numba")
     m, n = A.shape[-2:]
-    k = check_rank(k, "k", min(m, n))
-    oversample = _check_oversample(oversample)
-    path = resolve_backend(backend, A, available=("numpy", "numba", "torch"), prefer="numba")
-    A = _xp.as_path(A, path)
-    if method == "qr":
+    k = check_rank(rank, "rank", min(m, n))
+    check_choice(svd, "svd", SVD_METHODS)
+    oversample = check_nonnegative_int(oversample, "oversample")
+    n_iter = check_nonnegative_int(n_iter, "n_iter")
+    if svd == "exact":
         Y = A
-    elif method == "randomized":
-        if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 0:
-            raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}")
-        l = min(m, n, k + oversample)
-        Q = _range_finder(A, l, int(n_iter), "lu", _test_matrix(A, n, l, None, seed))
-        Y = _xp.mT(Q) @ A
     else:
-        raise ValueError(f"method must be 'qr' or 'randomized'; got {method!r}")
+        Q = randomized_range_finder(A, min(m, n, k + oversample), n_iter=n_iter,
+                                    normalizer="lu", seed=seed,
+                                    backend="torch" if path == "torch" else "numpy")
+        Y = _xp.mT(Q) @ A
     qr = cpqr(Y, k, backend=path)
     cols = qr.perm[..., :k]
-    X = _interpolation_matrix(qr.R, qr.perm, k)
-    result = InterpolativeDecomposition(_xp.take_cols(A, cols), X, cols)
-    return InterpolativeDecomposition(*(_xp.like_input(v, A_in) for v in result))
+    X = _interpolation_matrix(qr.R, qr.perm, k, path)
+    return back(InterpolativeDecomposition(_xp.take_cols(A, cols), X, cols))
 
 
 def deim(V, *, tol: float | None = None):
     """DEIM interpolation indices (k distinct rows) of a basis ``V`` (n×k, full column rank).
 
     Step ``j`` interpolates the ``j``-th column on the indices chosen so far and takes the
-    row where the interpolation error is largest. Raises ``ValueError`` if a residual
-    vanishes (``V`` rank deficient, relative tolerance ``tol``, default ``n·eps``).
+    row where the interpolation error is largest.
+
+    Parameters
+    ----------
+    V : (n, k) array or tensor
+        A basis, ``k <= n`` (e.g. the top singular vectors of a matrix).
+    tol : float, optional
+        Relative tolerance (``> 0``) below which a residual counts as vanished; default
+        ``n·eps``.
+
+    Returns
+    -------
+    integer array or tensor
+        ``p`` (k,), distinct row indices; the input's array kind and device.
+
+    Raises
+    ------
+    ValueError
+        If ``V`` is numerically rank deficient (a residual vanishes), has more columns
+        than rows, or is empty or not finite.
+    TypeError
+        If ``V`` is not a real floating-point array.
     """
-    V = check_array(V, "V", ndim=2)
+    V, _, back = _xp.prepare(V, "V", batch=False)
     n, k = V.shape[-2:]
     if k > n:
         raise ValueError(f"V must have at most as many columns as rows; got shape {tuple(V.shape)}")
-    tol = n * _xp.eps(V) if tol is None else float(tol)
-    xp_abs = (lambda x: x.abs()) if is_torch_tensor(V) else np.abs
-    scale = float(xp_abs(V).max())
-    p = [int(xp_abs(V[:, 0]).argmax())]
+    tol = n * _xp.eps(V) if tol is None else check_positive(tol, "tol")
+    scale = float(abs(V).max())
+    p = [int(abs(V[:, 0]).argmax())]
     for j in range(1, k):
         c = _xp.solve(V[p, :j], V[p, j])
         r = V[:, j] - V[:, :j] @ c
-        i = int(xp_abs(r).argmax())
-        if float(xp_abs(r[i])) <= tol * scale:
+        i = int(abs(r).argmax())
+        if float(abs(r[i])) <= tol * scale:
             raise ValueError(f"V is numerically rank deficient: DEIM residual vanished at step {j}")
         p.append(i)
-    return _xp.like_input(np.array(p), V)
+    return back(np.array(p))
 
 
-def cur(A, k: int, *, select: str = "deim", u: str = "optimal", svd: str = "exact",
+def cur(A, rank: int, *, select: str = "deim", u: str = "optimal", svd: str = "exact",
         seed=None, backend: str = "auto"):
     """CUR with rows and columns chosen by ``select``; U comes from :func:`refimpl.meta.cur`.
 
     Parameters
     ----------
     A : (m, n) array or tensor (2-D)
-    k : int
-        Number of rows and columns.
+        Real floating-point matrix.
+    rank : int
+        Number ``k`` of rows and of columns, ``1 <= k <= min(m, n)``.
     select : {"deim", "leverage", "qr"}
         ``"deim"``: DEIM on the top-k singular vectors (Sorensen & Embree, 2016);
         ``"leverage"``: ``k`` distinct rows/columns sampled with probabilities proportional
@@ -199,20 +266,27 @@ def cur(A, k: int, *, select: str = "deim", u: str = "optimal", svd: str = "exac
         Passed to :func:`refimpl.meta.cur`.
     svd : {"exact", "randomized"}
         How the singular vectors for ``"deim"`` and ``"leverage"`` are computed.
+    seed : int or numpy.random.Generator, optional
+        For the leverage-score sampling and the randomized SVD.
+    backend : {"auto", "numpy", "numba", "torch"}
+        Passed to :func:`refimpl.meta.cur` (the pivoted-QR kernel).
 
     Returns
     -------
     refimpl.meta.CUR
+        The input's array kind, device and dtype; raises as
+        :func:`interpolative_decomposition`.
     """
     from refimpl.meta import cur as meta_cur
 
-    A = check_array(A, "A", ndim=2)
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba", "torch"),
+                                prefer="numba", batch=False)
     m, n = A.shape
-    k = check_rank(k, "k", min(m, n))
+    k = check_rank(rank, "rank", min(m, n))
+    check_choice(select, "select", ("deim", "leverage", "qr"))
+    check_choice(svd, "svd", SVD_METHODS)
     if select == "qr":
-        return meta_cur(A, k, u=u, backend=backend)
-    if select not in ("deim", "leverage"):
-        raise ValueError(f"select must be 'deim', 'leverage' or 'qr'; got {select!r}")
+        return back(meta_cur(A, k, u=u, backend=path))
     Uk, Vk = _top_singular_vectors(A, k, svd, seed)
     if select == "deim":
         rows, cols = _xp.to_numpy(deim(Uk)), _xp.to_numpy(deim(Vk))
@@ -223,47 +297,81 @@ def cur(A, k: int, *, select: str = "deim", u: str = "optimal", svd: str = "exac
             lev = _xp.to_numpy((B * B).sum(-1)).astype(np.float64)
             picks.append(np.sort(rng.choice(lev.size, size=k, replace=False, p=lev / lev.sum())))
         rows, cols = picks
-    return meta_cur(A, k, u=u, rows=rows, cols=cols, backend=backend)
+    return back(meta_cur(A, k, u=u, rows=rows, cols=cols, backend=path))
 
 
 class NystromPSD(NamedTuple):
-    """``A ≈ U diag(lam) Uᵀ`` with orthonormal ``U`` (n×k) and ``lam >= 0``."""
+    """``A ≈ U diag(lam) Uᵀ`` with orthonormal ``U`` (n×k) and ``lam >= 0``.
+
+    Attributes
+    ----------
+    U : (..., n, k) array or tensor
+        Orthonormal columns.
+    lam : (..., k) array or tensor
+        Non-negative eigenvalue estimates, non-increasing.
+    """
 
     U: Any
     lam: Any
 
     def reconstruct(self):
+        """``U diag(lam) Uᵀ``, positive semidefinite."""
         return (self.U * self.lam[..., None, :]) @ _xp.mT(self.U)
 
 
-def nystrom_psd(A, k: int, *, Omega=None, seed=None, check_symmetric: bool = True,
+def nystrom_psd(A, rank: int, *, Omega=None, seed=None, check_symmetric: bool = True,
                 backend: str = "auto") -> NystromPSD:
-    """Randomized Nyström approximation of a symmetric PSD ``A`` (n×n) of rank ``k``.
+    """Randomized Nyström approximation of a symmetric PSD ``A`` (n×n) of rank ``rank``.
 
     The shifted (stable) variant of Tropp et al. (2017): the shift ``ν`` makes the Cholesky
     factorization of ``Ωᵀ(Y + νΩ)`` succeed in floating point, and is removed from the
-    squared singular values afterwards. ``Ω`` (n×k) is Gaussian from ``seed``, then
-    orthonormalised, unless given.
+    squared singular values afterwards.
+
+    Parameters
+    ----------
+    A : (n, n) array or (..., n, n) tensor
+        Symmetric positive semidefinite (batches on the torch path).
+    rank : int
+        ``k``, the columns of Ω, ``1 <= k <= n``.
+    Omega : (n, k) array or tensor, optional
+        The test matrix (the same kind of array as ``A``; orthonormalised here); by default
+        Gaussian from ``seed``.
+    seed : int or numpy.random.Generator, optional
+        Draws Ω (with NumPy, on every path).
+    check_symmetric : bool
+        Refuse a non-symmetric ``A`` (:func:`refimpl._validation.check_symmetric`).
+    backend : {"auto", "numpy", "torch"}
+        ``"numpy"``: NumPy/SciPy; ``"torch"``: any device, batched.
+
+    Returns
+    -------
+    NystromPSD
+        The input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not square, not symmetric, not PSD (the shifted core has no Cholesky
+        factor, NumPy path), ``rank`` is out of range, ``Omega`` has the wrong shape, or
+        ``A`` is empty or not finite.
+    TypeError
+        If ``A`` or ``Omega`` is not a real floating-point array, or they mix NumPy and
+        torch.
     """
-    A_in = A
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
+    Omega = None if Omega is None else _xp.operand(Omega, "Omega", A)
+    A, path, back = _xp.prepare(A, backend=backend)
+    check_square(A, "A")
     n = A.shape[-1]
-    if A.shape[-2] != n:
-        raise ValueError(f"A must be square; got shape {tuple(A.shape)}")
-    k = check_rank(k, "k", n, what="n")
-    path = resolve_backend(backend, A, available=("numpy", "torch"), prefer="numpy")
-    A = _xp.as_path(A, path)
+    k = check_rank(rank, "rank", n, what="n")
     if check_symmetric:
-        asym = float(_xp.to_numpy(_xp.fro(A - _xp.mT(A))).max())
-        if asym > 100 * n * _xp.eps(A) * float(_xp.to_numpy(_xp.fro(A)).max()):
-            raise ValueError(f"A must be symmetric; ||A - Aᵀ||_F = {asym:.3g}")
-    Omega = _xp.qr(_test_matrix(A, n, k, Omega, seed))[0]
+        _validation.check_symmetric(A, "A")
+    Omega = _xp.qr(_test_matrix(A, n, k, Omega, seed, path))[0]
     Y = A @ Omega
     nu = math.sqrt(n) * _xp.eps(A) * float(_xp.to_numpy(_xp.fro(Y)).max())
     Y = Y + nu * Omega
     Bm = _xp.mT(Omega) @ Y
     Bm = (Bm + _xp.mT(Bm)) / 2
-    if is_torch_tensor(A):
+    if path == "torch":
         import torch
 
         L = torch.linalg.cholesky(Bm)
@@ -278,6 +386,4 @@ def nystrom_psd(A, k: int, *, Omega=None, seed=None, check_symmetric: bool = Tru
                              "ΩᵀAΩ + νI has no Cholesky factor") from err
         F = sla.solve_triangular(L, Y.T, lower=True, check_finite=False).T
     U, s, _ = _xp.svd(F)
-    lam = s * s - nu
-    lam = lam.clamp(min=0) if is_torch_tensor(lam) else np.maximum(lam, 0.0)
-    return NystromPSD(_xp.like_input(U, A_in), _xp.like_input(lam, A_in))
+    return back(NystromPSD(U, (s * s - nu).clip(min=0)))

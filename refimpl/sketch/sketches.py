@@ -23,30 +23,40 @@ import math
 import numpy as np
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.backend import is_torch_tensor, resolve_backend
+from refimpl._validation import check_positive_int
 from refimpl.seeding import as_generator
 
 
-def _prepare(A, d, backend, available, prefer):
-    A = check_array(A, "A", batch=is_torch_tensor(A), ndim=2)
-    m = A.shape[-2]
-    d = check_rank(d, "d", 10**12, what="the largest supported sketch size")
-    path = resolve_backend(backend, A, available=available, prefer=prefer)
-    return A, m, d, path
-
-
-def _float_dtype(A):
-    return np.float32 if str(A.dtype).endswith("float32") else np.float64
-
-
 def gaussian_sketch(A, d: int, *, seed=None, backend: str = "auto"):
-    r"""Gaussian sketch :math:`S A` with :math:`S_{ij} \sim \mathcal{N}(0, 1/d)`, ``S`` d×m."""
-    A, m, d, path = _prepare(A, d, backend, ("numpy", "torch"), "numpy")
-    S = as_generator(seed).standard_normal((d, m)) / math.sqrt(d)
-    A_p = _xp.as_path(A, path)
-    out = _xp.like_input(S.astype(_float_dtype(A)), A_p) @ A_p
-    return _xp.like_input(out, A)
+    r"""Gaussian sketch :math:`S A` with :math:`S_{ij} \sim \mathcal{N}(0, 1/d)`, ``S`` d×m.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path share one ``S``).
+    d : int
+        Rows of the sketch (``>= 1``).
+    seed : int or numpy.random.Generator, optional
+        Draws ``S`` (with NumPy, on every path).
+    backend : {"auto", "numpy", "torch"}
+        Where ``S A`` is multiplied.
+
+    Returns
+    -------
+    array or tensor
+        ``S A`` (..., d, n), the input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``d`` is out of range or ``A`` is empty or not finite.
+    TypeError
+        If ``A`` is not a real floating-point array or ``d`` not an integer.
+    """
+    A, path, back = _xp.prepare(A, backend=backend)
+    d = check_positive_int(d, "d")
+    S = as_generator(seed).standard_normal((d, A.shape[-2])) / math.sqrt(d)
+    return back(_xp.to_path(S.astype(_xp.float_dtype(A)), path, like=A) @ A)
 
 
 def _fwht_numpy(X):
@@ -75,83 +85,134 @@ def _fwht_torch(X):
 
 
 def fwht(X, *, backend: str = "auto"):
-    """Unnormalised fast Walsh–Hadamard transform ``H X`` along the rows of ``X``.
+    r"""Unnormalised fast Walsh–Hadamard transform ``H X`` along the rows of ``X``.
 
     ``X`` has ``2^p`` rows; ``H`` is the Sylvester–Hadamard matrix with ±1 entries
-    (``H H = 2^p I``). Costs :math:`O(2^p p\\, n)` instead of :math:`O(4^p n)`.
+    (``H H = 2^p I``). Costs :math:`O(2^p p\, n)` instead of :math:`O(4^p n)`.
+
+    Parameters
+    ----------
+    X : (2^p, n) array or (..., 2^p, n) tensor
+        Real floating-point matrix (batches on the torch path).
+    backend : {"auto", "numpy", "numba", "torch"}
+        ``"auto"`` runs the Numba kernel for NumPy input and torch for tensors.
+
+    Returns
+    -------
+    array or tensor
+        ``H X``, the input's array kind, device and dtype.
+
+    Raises
+    ------
+    ValueError
+        If the number of rows is not a power of two, or ``X`` is empty or not finite.
+    TypeError
+        If ``X`` is not a real floating-point array.
     """
-    X = check_array(X, "X", batch=is_torch_tensor(X), ndim=2)
+    X, path, back = _xp.prepare(X, "X", backend=backend, paths=("numpy", "numba", "torch"),
+                                prefer="numba")
     m = X.shape[-2]
     if m & (m - 1):
         raise ValueError(f"X must have a power-of-two number of rows; got {m}")
-    path = resolve_backend(backend, X, available=("numpy", "numba", "torch"), prefer="numba")
-    X_p = _xp.as_path(X, path)
     if path == "torch":
-        out = _fwht_torch(X_p)
-    elif path == "numba":
+        return back(_fwht_torch(X))
+    if path == "numba":
         from refimpl.sketch._sketch_numba import fwht_rows
 
-        out = fwht_rows(np.array(X_p, dtype=_float_dtype(X_p), order="C"))
-    else:
-        out = _fwht_numpy(X_p)
-    return _xp.like_input(out, X)
+        return back(fwht_rows(np.array(X, dtype=_xp.float_dtype(X), order="C")))
+    return back(_fwht_numpy(X))
 
 
 def srht(A, d: int, *, seed=None, backend: str = "auto"):
     r"""Subsampled randomized Hadamard transform :math:`\sqrt{1/d}\,R H D A` (``d`` rows).
 
     ``A`` is padded with zero rows to :math:`2^p \ge m`; ``d`` must not exceed :math:`2^p`.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path share one ``S``).
+    d : int
+        Rows of the sketch, ``1 <= d <= 2^p``.
+    seed : int or numpy.random.Generator, optional
+        Draws the signs ``D`` and the rows ``R`` (with NumPy, on every path).
+    backend : {"auto", "numpy", "numba", "torch"}
+        The Walsh–Hadamard transform: vectorised NumPy, the Numba kernel (default for
+        NumPy input) or torch.
+
+    Returns
+    -------
+    array or tensor
+        ``S A`` (..., d, n) as the input's kind, device and dtype; raises as
+        :func:`gaussian_sketch`.
     """
-    A, m, d, path = _prepare(A, d, backend, ("numpy", "numba", "torch"), "numba")
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba", "torch"),
+                                prefer="numba")
+    d = check_positive_int(d, "d")
+    m = A.shape[-2]
     p2 = 1 << max(0, (m - 1).bit_length())
     if d > p2:
         raise ValueError(f"d={d} exceeds the padded row count 2^p={p2} of A")
     rng = as_generator(seed)
     signs = rng.choice(np.array([-1.0, 1.0]), size=m)
     rows = np.sort(rng.choice(p2, size=d, replace=False))
-    A_p = _xp.as_path(A, path)
     if path == "torch":
         import torch
 
-        s = torch.as_tensor(signs, dtype=A_p.dtype, device=A_p.device)
-        X = torch.zeros((*A_p.shape[:-2], p2, A_p.shape[-1]), dtype=A_p.dtype,
-                        device=A_p.device)
-        X[..., :m, :] = A_p * s[:, None]
-        out = _fwht_torch(X)[..., torch.as_tensor(rows, device=A_p.device), :]
+        s = _xp.to_path(signs, path, like=A)
+        X = torch.zeros((*A.shape[:-2], p2, A.shape[-1]), dtype=A.dtype, device=A.device)
+        X[..., :m, :] = A * s[:, None]
+        out = _fwht_torch(X)[..., _xp.to_path(rows, path, like=A), :]
     else:
-        X = np.zeros((p2, A_p.shape[-1]), dtype=_float_dtype(A_p))
-        np.multiply(A_p, signs[:, None], out=X[:m])
+        X = np.zeros((p2, A.shape[-1]), dtype=_xp.float_dtype(A))
+        np.multiply(A, signs[:, None], out=X[:m])
         if path == "numba":
             from refimpl.sketch._sketch_numba import fwht_rows
 
             out = fwht_rows(X)[rows]
         else:
             out = _fwht_numpy(X)[rows]
-    return _xp.like_input(out / math.sqrt(d), A)
+    return back(out / math.sqrt(d))
 
 
 def countsketch(A, d: int, *, seed=None, backend: str = "auto"):
-    r"""CountSketch :math:`S A`: row ``i`` of ``A`` times a random sign goes to bucket ``h(i)``."""
-    A, m, d, path = _prepare(A, d, backend, ("numpy", "numba", "torch"), "numba")
+    r"""CountSketch :math:`S A`: row ``i`` of ``A`` times a random sign goes to bucket ``h(i)``.
+
+    Parameters
+    ----------
+    A : (m, n) array or (..., m, n) tensor
+        Real floating-point matrix (batches on the torch path share one ``S``).
+    d : int
+        Number of buckets, the rows of the sketch (``>= 1``).
+    seed : int or numpy.random.Generator, optional
+        Draws the buckets ``h`` and the signs (with NumPy, on every path).
+    backend : {"auto", "numpy", "numba", "torch"}
+        ``np.add.at``, the Numba kernel (default for NumPy input) or torch's ``index_add_``.
+
+    Returns
+    -------
+    array or tensor
+        ``S A`` (..., d, n) as the input's kind, device and dtype; raises as :func:`srht`.
+    """
+    A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba", "torch"),
+                                prefer="numba")
+    d = check_positive_int(d, "d")
+    m = A.shape[-2]
     rng = as_generator(seed)
     buckets = rng.integers(0, d, size=m)
     signs = rng.choice(np.array([-1.0, 1.0]), size=m)
-    A_p = _xp.as_path(A, path)
+    dt = _xp.float_dtype(A)
     if path == "torch":
         import torch
 
-        idx = torch.as_tensor(buckets, device=A_p.device)
-        s = torch.as_tensor(signs, dtype=A_p.dtype, device=A_p.device)
-        out = torch.zeros((*A_p.shape[:-2], d, A_p.shape[-1]), dtype=A_p.dtype,
-                          device=A_p.device)
-        out.index_add_(-2, idx, A_p * s[:, None])
+        s = _xp.to_path(signs, path, like=A)
+        out = torch.zeros((*A.shape[:-2], d, A.shape[-1]), dtype=A.dtype, device=A.device)
+        out.index_add_(-2, _xp.to_path(buckets, path, like=A), A * s[:, None])
     elif path == "numba":
         from refimpl.sketch._sketch_numba import countsketch_rows
 
-        dt = _float_dtype(A_p)
-        out = countsketch_rows(np.ascontiguousarray(A_p, dtype=dt), buckets,
-                               signs.astype(dt), d)
+        out = countsketch_rows(np.ascontiguousarray(A, dtype=dt), buckets, signs.astype(dt), d)
     else:
-        out = np.zeros((d, A_p.shape[-1]), dtype=_float_dtype(A_p))
-        np.add.at(out, buckets, A_p * signs[:, None])
-    return _xp.like_input(out, A)
+        out = np.zeros((d, A.shape[-1]), dtype=dt)
+        np.add.at(out, buckets, A * signs[:, None])
+    return back(out)

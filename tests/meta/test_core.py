@@ -151,3 +151,20 @@ def test_bad_input(rng):
         meta_factorize(A_bad, F, H)
     with pytest.raises(TypeError, match="F must have a floating-point dtype"):
         meta_factorize(A, F.astype(int), H)
+    with pytest.raises(TypeError, match="F is a NumPy array but B is a torch tensor"):
+        dual_basis(F, torch.tensor(F))
+    with pytest.raises(ValueError, match="rcond must be a finite number >= 0"):
+        meta_factorize(A, F, H, rcond=-1e-3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        oblique_projector(F, method="qr")
+    with pytest.raises(ValueError, match="Y must have 2 dimensions"):
+        projector_residual(F, np.ones(6))
+
+
+def test_torch_operands_take_the_inputs_dtype(rng):
+    # Secondary inputs are moved beside A: a float64 factor with a float32 A computes in float32.
+    A = torch.tensor(low_rank_matrix(9, 7, 2, seed=3), dtype=torch.float32)
+    U, _, Vt = torch.linalg.svd(A.double())
+    mf = meta_factorize(A, U[:, :2], Vt[:2].T)
+    assert mf.G.dtype == torch.float32 and mf.F.dtype == torch.float32
+    assert float((mf.reconstruct() - A).norm() / A.norm()) < 1e-5

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from refimpl.linalg import TruncatedSVD
 from refimpl.matrices import geometric_spectrum, low_rank_matrix, matrix_with_spectrum
 from refimpl.meta import cpqr_meta, cur, generalized_nystrom, pinv_meta, svd_meta, ulv, utv
 
@@ -85,9 +86,31 @@ def test_nystrom_equals_its_formula_and_is_exact_at_rank(rng):
     assert rel(out.reconstruct(), A) < 1e-12
 
 
+@pytest.mark.parametrize("k", [1, 2, 5, 8, 9])
+def test_nystrom_default_oversample_is_half_the_rank(rng, k):
+    # The default oversample=ceil(k/2) reproduces the former ratio 1.5: l = ceil(1.5 k)
+    # rows in the left sketch (clipped to m); an explicit oversample gives l = k + oversample.
+    A = rng.standard_normal((30, 12))
+    out = generalized_nystrom(A, k, seed=1)
+    assert out.PsiA.shape[0] == min(30, int(np.ceil(1.5 * k)))
+    same = generalized_nystrom(A, k, oversample=int(np.ceil(k / 2)), seed=1)
+    np.testing.assert_array_equal(same.reconstruct(), out.reconstruct())
+    assert generalized_nystrom(A, k, oversample=0, seed=1).PsiA.shape[0] == k
+    assert generalized_nystrom(A, k, oversample=100, seed=1).PsiA.shape[0] == 30
+
+
+def test_svd_meta_svd_part_is_a_truncated_svd(rng):
+    A = rng.standard_normal((12, 9))
+    out = svd_meta(A, 4)
+    part = out.svd
+    assert isinstance(part, TruncatedSVD) and part.tail is None
+    np.testing.assert_array_equal(part.U, out.U)
+    np.testing.assert_array_equal(part.reconstruct(), out.reconstruct())
+
+
 def test_nystrom_error_is_near_optimal_on_average():
-    # Statistical check over seeds: with oversampling 1.5 the mean error is within a small
-    # factor of the truncated SVD's (Nakatsukasa 2020, section 3).
+    # Statistical check over seeds: with the default oversampling (l = 1.5 k) the mean error is
+    # within a small factor of the truncated SVD's (Nakatsukasa 2020, section 3).
     s = geometric_spectrum(60, 1e6)
     A = matrix_with_spectrum(120, 80, s, seed=8)
     k = 15
@@ -166,9 +189,11 @@ def test_torch_float32(rng):
 
 def test_bad_input(rng):
     A = rng.standard_normal((6, 5))
-    with pytest.raises(ValueError, match="k=6 exceeds"):
+    with pytest.raises(ValueError, match="rank=6 exceeds"):
         svd_meta(A, 6)
-    with pytest.raises(ValueError, match="u must be 'optimal' or 'skeleton'"):
+    with pytest.raises(ValueError, match="rank=6 exceeds"):
+        cpqr_meta(A, rank=6)
+    with pytest.raises(ValueError, match=r"u must be one of \('optimal', 'skeleton'\)"):
         cur(A, 2, u="best")
     with pytest.raises(ValueError, match="rows must hold 2 integer indices"):
         cur(A, 2, rows=[0, 1, 2])
@@ -176,7 +201,13 @@ def test_bad_input(rng):
         cur(A, 2, cols=[1, 1])
     with pytest.raises(ValueError, match=r"rows must index 0\.\.5"):
         cur(A, 2, rows=[0, 9])
-    with pytest.raises(ValueError, match="oversample must be a number >= 1"):
-        generalized_nystrom(A, 2, oversample=0.5)
+    with pytest.raises(ValueError, match="oversample must be at least 0"):
+        generalized_nystrom(A, 2, oversample=-1)
+    with pytest.raises(TypeError, match="oversample must be an integer"):
+        generalized_nystrom(A, 2, oversample=1.5)
+    with pytest.raises(ValueError, match="rcond"):
+        generalized_nystrom(A, 2, rcond=-1.0)
+    with pytest.raises(ValueError, match="rtol"):
+        pinv_meta(A, rtol=float("nan"))
     with pytest.raises(ValueError, match="backend must be one of"):
         utv(A, 2, backend="jax")

@@ -118,3 +118,11 @@ def test_bad_input(rng):
         solve_matrix_equation(A, A, np.ones((4, 3)))
     with pytest.raises(ValueError, match="W must have shape"):
         solve_matrix_equation(A, A, A, W=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        solve_matrix_equation(A, A, A, kind="eig")
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+        solve_matrix_equation(A, A, A, tol=0.0)
+    with pytest.raises(ValueError, match="rank=5 exceeds"):
+        hidden_projectors(A, "qr", rank=5)
+    with pytest.raises(TypeError, match="A is a NumPy array but B is a torch tensor"):
+        solve_matrix_equation(A, torch.tensor(A), A)

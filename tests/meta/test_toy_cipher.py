@@ -53,6 +53,12 @@ def test_bad_input():
         toy_encrypt(np.ones((3, 3)), key)
     with pytest.raises(ValueError, match="k=6 exceeds"):
         make_toy_key(6, 6, 6)
+    with pytest.raises(ValueError, match="m must be at least 1"):
+        make_toy_key(0, 6, 2)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        text_to_blocks("abc", 2.0)
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+        toy_encrypt(np.ones((2, 2)), key, noise=-1.0)
     with pytest.raises(TypeError, match="text must be a str"):
         text_to_blocks(b"bytes", 2)
     with pytest.raises(ValueError, match="messages and ciphertexts must pair up"):

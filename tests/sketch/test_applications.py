@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
+from refimpl import linalg, meta
+from refimpl.linalg import TruncatedSVD
 from refimpl.sketch import (
-    TruncatedSVD,
     coordinated_sample_product,
     coordinated_sketch,
     cur_knn,
@@ -165,7 +167,7 @@ def test_update_matches_recomputation_on_noisy_data(rng):
 
 def test_update_with_randomized_svd_result(rng):
     M = rng.standard_normal((90, 4)) @ rng.standard_normal((4, 40))
-    up = update_truncated_svd(randomized_svd(M[:70], 4, seed=0), M[70:], k=4)
+    up = update_truncated_svd(randomized_svd(M[:70], 4, seed=0), M[70:], rank=4)
     np.testing.assert_allclose(up.reconstruct(), M, atol=1e-9 * np.abs(M).max())
 
 
@@ -181,3 +183,58 @@ def test_update_bad_inputs(rng):
         update_truncated_svd(TruncatedSVD(svd.U, svd.s[:2], svd.Vt), np.ones((2, 8)))
     with pytest.raises(ValueError, match="NaN"):
         update_truncated_svd(svd, np.full((2, 8), np.nan))
+    with pytest.raises(ValueError, match=r"rank=6 exceeds rank \+ new rows=5"):
+        update_truncated_svd(svd, np.ones((2, 8)), rank=6)
+    with pytest.raises(TypeError, match=r"svd\.U must be a NumPy array"):
+        update_truncated_svd(TruncatedSVD(*(torch.as_tensor(f) for f in svd[:3])),
+                             np.ones((2, 8)))
+
+
+def test_update_accepts_the_exact_truncated_svd(rng):
+    # The named bug: update_truncated_svd(linalg.truncated_svd(A, k), E) raised TypeError,
+    # because the two TruncatedSVD types differed (linalg's had a fourth field, tail).
+    M = rng.standard_normal((50, 3)) @ rng.standard_normal((3, 20))
+    start = linalg.truncated_svd(M[:40], 3)
+    assert start.tail is not None
+    up = update_truncated_svd(start, M[40:])
+    assert isinstance(up, TruncatedSVD) and up.tail is None
+    np.testing.assert_allclose(up.reconstruct(), M, atol=1e-10 * np.abs(M).max())
+
+
+def _svd_producers():
+    """Every SVD-producing function of linalg, sketch and meta, as (name, A -> SVD result)."""
+    return {
+        "linalg.truncated_svd": lambda A: linalg.truncated_svd(A, 4),
+        "linalg.jacobi_svd": lambda A: linalg.jacobi_svd(A),
+        "sketch.randomized_svd": lambda A: randomized_svd(A, 4, seed=0),
+        "sketch.update_truncated_svd": lambda A: update_truncated_svd(
+            linalg.truncated_svd(A[:-5], 4), A[-5:]),
+        "meta.svd_meta": lambda A: meta.svd_meta(A, 4),
+        "meta.svd_meta.svd": lambda A: meta.svd_meta(A, 4).svd,
+    }
+
+
+def _svd_consumers():
+    """Every function of meta and sketch that takes an SVD result, as
+    (name, (split M into the part the SVD is of and the new part, consume(svd, new)))."""
+    return {
+        "update_truncated_svd(rows)": (lambda M: (M[:30], M[30:]),
+                                       lambda svd, E: update_truncated_svd(svd, E)),
+        "update_truncated_svd(columns)": (lambda M: (M[:, :18], M[:, 18:]),
+                                          lambda svd, E: update_truncated_svd(svd, E, axis=1)),
+    }
+
+
+@pytest.mark.parametrize("consumer", sorted(_svd_consumers()))
+@pytest.mark.parametrize("producer", sorted(_svd_producers()))
+def test_every_svd_producer_feeds_every_svd_consumer(rng, producer, consumer):
+    # M has rank 4, so every producer's SVD of the old part is exact and so is the update:
+    # the updated SVD must reconstruct all of M to rounding.
+    M = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 25))
+    split, consume = _svd_consumers()[consumer]
+    old, new = split(M)
+    svd = _svd_producers()[producer](old)
+    np.testing.assert_allclose(svd.reconstruct(), old, atol=1e-10 * np.abs(M).max())
+    out = consume(svd, new)
+    assert isinstance(out, TruncatedSVD)
+    np.testing.assert_allclose(out.reconstruct(), M, atol=1e-9 * np.abs(M).max())

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from refimpl.linalg import TruncatedSVD
 from refimpl.sketch import randomized_range_finder, randomized_svd
 
 
@@ -147,16 +148,20 @@ def test_float32_numpy(rng):
 
 
 @pytest.mark.parametrize("kwargs,err,match", [
-    ({"k": 0}, ValueError, "k must be at least 1"),
-    ({"k": 31}, ValueError, "exceeds"),
-    ({"k": 2.0}, TypeError, "k must be an integer"),
-    ({"k": 3, "n_iter": -1}, ValueError, "n_iter"),
-    ({"k": 3, "normalizer": "cholesky"}, ValueError, "normalizer"),
-    ({"k": 3, "oversample": -2}, ValueError, "oversample"),
-    ({"k": 3, "transpose": "yes"}, ValueError, "transpose"),
-    ({"k": 3, "Omega": np.ones((5, 5))}, ValueError, "Omega must have shape"),
-    ({"k": 3, "backend": "numba"}, ValueError, "not implemented"),
-    ({"k": 3, "seed": 1.5}, TypeError, "seed"),
+    ({"rank": 0}, ValueError, "rank must be at least 1"),
+    ({"rank": 31}, ValueError, "exceeds"),
+    ({"rank": 2.0}, TypeError, "rank must be an integer"),
+    ({"rank": 3, "n_iter": -1}, ValueError, "n_iter must be at least 0"),
+    ({"rank": 3, "n_iter": 1.5}, TypeError, "n_iter must be an integer"),
+    ({"rank": 3, "normalizer": "cholesky"}, ValueError, "normalizer must be one of"),
+    ({"rank": 3, "oversample": -2}, ValueError, "oversample must be at least 0"),
+    ({"rank": 3, "oversample": 0.5}, TypeError, "oversample must be an integer"),
+    ({"rank": 3, "transpose": "yes"}, ValueError, "transpose must be one of"),
+    ({"rank": 3, "Omega": np.ones((5, 5))}, ValueError, "Omega must have shape"),
+    ({"rank": 3, "Omega": torch.ones((30, 13), dtype=torch.float64)}, TypeError,
+     "A is a NumPy array but Omega is a torch tensor"),
+    ({"rank": 3, "backend": "numba"}, ValueError, "not implemented"),
+    ({"rank": 3, "seed": 1.5}, TypeError, "seed"),
 ])
 def test_bad_inputs(kwargs, err, match):
     A = np.random.default_rng(0).standard_normal((40, 30))
@@ -173,3 +178,23 @@ def test_bad_matrices():
         randomized_range_finder(np.ones(5), 2)
     with pytest.raises(ValueError, match="size=9 exceeds"):
         randomized_range_finder(np.ones((8, 8)), 9)
+    with pytest.raises(ValueError, match="normalizer must be one of"):
+        randomized_range_finder(np.ones((8, 8)), 2, normalizer="svd")
+
+
+def test_returns_the_shared_truncated_svd(rng):
+    A = rng.standard_normal((30, 20))
+    r = randomized_svd(A, rank=4, seed=0)
+    assert isinstance(r, TruncatedSVD) and r.tail is None
+    with pytest.raises(ValueError, match="discarded singular values are not known"):
+        r.error()
+
+
+def test_given_omega_moves_to_the_torch_path(rng):
+    # A NumPy Ω with NumPy A on backend="torch" gives the same SVD as on NumPy.
+    A = rng.standard_normal((40, 25))
+    Om = rng.standard_normal((25, 8))
+    ref = randomized_svd(A, 5, oversample=3, Omega=Om, transpose=False)
+    out = randomized_svd(A, 5, oversample=3, Omega=Om, transpose=False, backend="torch")
+    assert isinstance(out.s, np.ndarray)
+    np.testing.assert_allclose(out.s, ref.s, rtol=1e-10)

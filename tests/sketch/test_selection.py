@@ -37,7 +37,7 @@ def test_leverage_scores_sum_to_rank_and_match_hat_matrix(rng):
 def test_randomized_leverage_scores_close_to_exact(rng):
     A = _low_rank(200, 100, 8, 1) + 1e-6 * rng.standard_normal((200, 100))
     exact = leverage_scores(A, 8)
-    approx = leverage_scores(A, 8, method="randomized", seed=0)
+    approx = leverage_scores(A, 8, svd="randomized", seed=0)
     np.testing.assert_allclose(approx, exact, atol=1e-8)
     t = leverage_scores(torch.tensor(A), 8)
     np.testing.assert_allclose(t.numpy(), exact, atol=1e-10)
@@ -51,8 +51,8 @@ def test_id_exact_when_rank_at_most_k(m, n, r, extra, seed):
     r = min(r, m, n)
     k = min(r + extra, m, n)
     A = _low_rank(m, n, r, seed)
-    for method in ("qr", "randomized"):
-        d = interpolative_decomposition(A, k, method=method, seed=seed)
+    for svd in ("exact", "randomized"):
+        d = interpolative_decomposition(A, k, svd=svd, seed=seed)
         assert len(set(d.cols.tolist())) == k
         np.testing.assert_allclose(d.X[:, d.cols], np.eye(k), atol=1e-12)
         np.testing.assert_allclose(d.reconstruct(), A, atol=1e-8 * max(1.0, np.abs(A).max()))
@@ -82,7 +82,7 @@ def test_randomized_id_error_close_to_deterministic(rng):
     k = 12
     det = np.linalg.norm(A - interpolative_decomposition(A, k).reconstruct())
     for seed in range(5):
-        ran = interpolative_decomposition(A, k, method="randomized", seed=seed)
+        ran = interpolative_decomposition(A, k, svd="randomized", seed=seed)
         assert np.linalg.norm(A - ran.reconstruct()) <= 10 * det
 
 
@@ -162,10 +162,30 @@ def test_cur_torch(rng):
 
 def test_cur_bad_inputs():
     A = np.ones((5, 4))
-    with pytest.raises(ValueError, match="select"):
+    with pytest.raises(ValueError, match="select must be one of"):
         cur(A, 2, select="random")
-    with pytest.raises(ValueError, match="exceeds"):
+    with pytest.raises(ValueError, match="svd must be one of"):
+        cur(A, 2, svd="full")
+    with pytest.raises(ValueError, match="u must be one of"):
+        cur(A, 2, select="qr", u="best")
+    with pytest.raises(ValueError, match="rank=5 exceeds"):
         cur(A, 5)
+
+
+def test_svd_option_and_counts_are_checked(rng):
+    A = rng.standard_normal((8, 6))
+    with pytest.raises(ValueError, match="svd must be one of"):
+        leverage_scores(A, 2, svd="full")
+    with pytest.raises(ValueError, match=r"rank=None \(numerical rank\) needs svd=.exact."):
+        leverage_scores(A, svd="randomized")
+    with pytest.raises(ValueError, match="svd must be one of"):
+        interpolative_decomposition(A, 2, svd="qr")
+    with pytest.raises(ValueError, match="oversample must be at least 0"):
+        interpolative_decomposition(A, 2, oversample=-1)
+    with pytest.raises(TypeError, match="n_iter must be an integer"):
+        interpolative_decomposition(A, 2, svd="randomized", n_iter=None)
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+        deim(np.linalg.qr(A)[0], tol=-1.0)
 
 
 # ---------------------------------------------------------------- Nyström
@@ -225,5 +245,9 @@ def test_nystrom_bad_inputs(rng):
         nystrom_psd(rng.standard_normal((5, 5)), 2)
     with pytest.raises(ValueError, match="positive semidefinite"):
         nystrom_psd(-np.eye(6), 3, seed=0)
-    with pytest.raises(ValueError, match="k=7 exceeds n=6"):
+    with pytest.raises(ValueError, match="rank=7 exceeds n=6"):
         nystrom_psd(np.eye(6), 7)
+    with pytest.raises(TypeError, match="A is a NumPy array but Omega is a torch tensor"):
+        nystrom_psd(np.eye(6), 2, Omega=torch.ones((6, 2), dtype=torch.float64))
+    with pytest.raises(ValueError, match="Omega must have shape"):
+        nystrom_psd(np.eye(6), 2, Omega=np.ones((6, 3)))
