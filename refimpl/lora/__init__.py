@@ -6,42 +6,48 @@ Style (one for every method): a frozen configuration dataclass per method
     model = wrap(model, target, config)          # in place; returns the model
 
 which freezes every parameter of ``model`` and replaces each ``torch.nn.Linear`` (for LoRA also
-``torch.nn.Embedding`` and ``torch.nn.Conv2d``) named by ``target`` (a regex on full names, or a
-list of names / name suffixes as PEFT's ``target_modules``) by the method's layer
-(``LoRALinear``, ``LoRAConv2d``, ``DoRALinear``, ``VeRALinear``, ..., all subclasses of
-:class:`AdapterLayer`, holding the original module as ``.base``). Then
+``torch.nn.Embedding`` and ``torch.nn.Conv2d``, for FLoRA ``torch.nn.Conv2d``) named by
+``target`` (a regex on full names, or a list of names / name suffixes as PEFT's
+``target_modules``) by the method's layer (``LoRALinear``, ``LoRAConv2d``, ``DoRALinear``,
+``VeRALinear``, ..., all subclasses of :class:`AdapterLayer`, holding the original module as
+``.base``). Every configuration derives from :class:`AdapterConfig`; its ``builders()`` is the
+one statement of the module kinds it adapts (see :mod:`refimpl.lora._core` for the protocol).
+Then
 
-- ``merge(model)`` / ``unmerge(model)`` (and ``layer.merge()``, ``layer.unmerge()``,
-  ``layer.safe_merge()``): fold the adapters into the base weights and back; merging is safe
-  by default (refuses NaN/Inf results);
+- ``merge(model)`` / ``unmerge(model)`` (and ``layer.merge()``, ``layer.unmerge()``): fold the
+  adapters into the base weights and back; merging is safe by default (refuses NaN/Inf
+  results; ``safe=False`` skips the check);
 - ``save_adapter(model, path)`` / ``load_adapter(model, path)``: the adapters' tensors only,
   in safetensors;
 - ``trainable_parameters(model)``: the count, equal to each method's formula;
-- ``input_covariances(model, target, batches)``: calibration covariances for CorDA;
-- ``cpu_peak_memory(fn)``: transient CPU memory of a call (torch's memory profiler).
+- ``input_covariances(model, target, batches)``: calibration covariances for CorDA, passed as
+  ``LoRAConfig(init="corda_ipm", covariances=...)``.
 
 Base weights change only through ``merge`` or a method's documented residual (PiSSA, MiLoRA,
-OLoRA, CorDA, NLoRA/IntTune, SVFit, LQ-LoRA replace ``W`` by ``W − ΔW₀`` so that the output
-is unchanged at step 0).
+OLoRA, CorDA, NLoRA/IntTune, SVFit, SoKA, DoTA, RiemannLoRA replace ``W`` by ``W − ΔW₀`` so
+that the output is unchanged at step 0; LQ-LoRA replaces it by its quantized part).
 
 Modules: :mod:`~refimpl.lora.lora` (LoRA, rsLoRA, PiSSA, MiLoRA, OLoRA, CorDA, SLoRA, NLoRA,
 IntTune), :mod:`~refimpl.lora.dora` (DoRA with the factored norm, EDoRA),
 :mod:`~refimpl.lora.vera` (VeRA), :mod:`~refimpl.lora.singular` (SVFit, SVFT, QR-LoRA),
 :mod:`~refimpl.lora.curlora` (CURLoRA), :mod:`~refimpl.lora.lqlora` (LQ-LoRA and its
 quantizers), :mod:`~refimpl.lora.shared` (tier B: LoTR, NoRA, Block-LoRA),
-:mod:`~refimpl.lora.kronecker` (tier B: the Kronecker-product SVD and SoKA),
-:mod:`~refimpl.lora.riemann` (tier B: RiemannLoRA and its Riemannian optimizer),
+:mod:`~refimpl.lora.kronecker` (tier B: SoKA, on :func:`refimpl.tensor.kron_svd`),
+:mod:`~refimpl.lora.riemann` (tier B: RiemannLoRA, trained with
+:class:`refimpl.optim.RiemannianSGD`),
 :mod:`~refimpl.lora.clover` (tier B: CLOVER on attention pairs),
 :mod:`~refimpl.lora.merging` (tier B: Decom-Renorm-Merge of task updates),
 :mod:`~refimpl.lora.flora` (tier B: FLoRA, Tucker-format updates of linear and conv layers),
-:mod:`~refimpl.lora.dota` (tier B: DoTA, MPO adapters initialised from the weight).
+:mod:`~refimpl.lora.dota` (tier B: DoTA, MPO adapters initialised from the weight by
+:func:`refimpl.tensor.mpo_decompose`).
 Importing this subpackage imports torch.
 """
 
 from refimpl.lora._core import (
+    AdapterConfig,
     AdapterLayer,
     adapter_layers,
-    cpu_peak_memory,
+    energy_rank,
     input_covariances,
     load_adapter,
     merge,
@@ -60,16 +66,18 @@ from refimpl.lora.dora import (
     dora_norm_dense,
     dora_norm_factored,
 )
-from refimpl.lora.dota import DoTAConfig, DoTALinear, mpo_decompose, mpo_modes, mpo_to_matrix
+from refimpl.lora.dota import DoTAConfig, DoTALinear
 from refimpl.lora.flora import FLoRAConfig, FLoRAConv2d, FLoRALinear
-from refimpl.lora.kronecker import KronSVD, SoKAConfig, SoKALinear, kron_shape, kron_svd
+from refimpl.lora.kronecker import SoKAConfig, SoKALinear
 from refimpl.lora.lora import (
     LoRAConfig,
     LoRAConv2d,
     LoRAEmbedding,
     LoRALinear,
+    LowRankFactors,
     NLoRAConfig,
     NLoRALinear,
+    NystromFactors,
     corda_damped_covariance,
     corda_factors,
     nystrom_factors,
@@ -87,7 +95,7 @@ from refimpl.lora.lqlora import (
     uniform_quantize,
 )
 from refimpl.lora.merging import DRMDecomposition, drm_decompose, drm_merge
-from refimpl.lora.riemann import RiemannianSGD, RiemannLoRAConfig, RiemannLoRALinear
+from refimpl.lora.riemann import RiemannLoRAConfig, RiemannLoRALinear
 from refimpl.lora.shared import (
     BlockLoRAConfig,
     BlockLoRALinear,
@@ -103,12 +111,12 @@ from refimpl.lora.singular import (
     SVFitLinear,
     SVFTConfig,
     SVFTLinear,
-    energy_rank,
     svft_pattern,
 )
 from refimpl.lora.vera import VeRAConfig, VeRALinear
 
 __all__ = [
+    "AdapterConfig",
     "AdapterLayer",
     "BlockLoRAConfig",
     "BlockLoRALinear",
@@ -126,7 +134,6 @@ __all__ = [
     "FLoRAConfig",
     "FLoRAConv2d",
     "FLoRALinear",
-    "KronSVD",
     "LQDecomposition",
     "LQLoRAConfig",
     "LQLoRALinear",
@@ -136,15 +143,16 @@ __all__ = [
     "LoRALinear",
     "LoTRConfig",
     "LoTRLinear",
+    "LowRankFactors",
     "NLoRAConfig",
     "NLoRALinear",
     "NoRAConfig",
     "NoRALinear",
+    "NystromFactors",
     "QRLoRAConfig",
     "QRLoRALinear",
     "RiemannLoRAConfig",
     "RiemannLoRALinear",
-    "RiemannianSGD",
     "SVFTConfig",
     "SVFTLinear",
     "SVFitConfig",
@@ -159,7 +167,6 @@ __all__ = [
     "clover_wrap",
     "corda_damped_covariance",
     "corda_factors",
-    "cpu_peak_memory",
     "curlora_indices",
     "dora_norm_dense",
     "dora_norm_factored",
@@ -167,14 +174,9 @@ __all__ = [
     "drm_merge",
     "energy_rank",
     "input_covariances",
-    "kron_shape",
-    "kron_svd",
     "load_adapter",
     "lq_decompose",
     "merge",
-    "mpo_decompose",
-    "mpo_modes",
-    "mpo_to_matrix",
     "nf_codebook",
     "nf_quantize",
     "nystrom_factors",

@@ -1,18 +1,42 @@
 """The adapter mechanism shared by every method of chapter 09.
 
-An adapter layer owns the frozen ``torch.nn.Linear`` (or, for LoRA, ``torch.nn.Embedding`` or
-``torch.nn.Conv2d``) it wraps (``layer.base``) and its own factors. Each method's layer
-implements three things:
+The protocol has two sides.
+
+**Layers.** An adapter layer (a subclass of :class:`AdapterLayer`) owns the frozen module it
+wraps (``layer.base``: a ``torch.nn.Linear``, or for some methods a ``torch.nn.Embedding`` or
+``torch.nn.Conv2d``; the class attribute ``base_types`` says which) and its own factors. Each
+layer implements
 
 - ``adapter_forward(x, base_out)``: the output of the wrapped layer (``base_out`` is
   ``base(x)``, bias included);
-- ``delta_merge(W)`` / ``delta_unmerge(W)``: the base weight after merging / before merging;
+- ``delta_weight()``: the dense update ``W' − W`` (for merging and tests only), and, where
+  merging is not ``W + ΔW``, ``delta_merge(W)`` / ``delta_unmerge(W)``;
 - ``extra_state_names``: frozen tensors that are not derived from the base weight and the
   configuration and therefore have to be saved with the trainable factors.
 
-A method is described by a configuration dataclass with a ``build(base, name, ctx)`` method;
-:func:`wrap` matches module names, freezes the whole model and swaps each target for
-``config.build(...)``.
+A layer whose initial update is taken out of the pretrained weight (PiSSA, MiLoRA, OLoRA,
+CorDA, NLoRA/IntTune, SVFit, SoKA, DoTA, RiemannLoRA) calls
+:meth:`AdapterLayer._subtract_from_base` with that update, so that the output is unchanged at
+step 0. LQ-LoRA replaces the weight by its quantized part (:meth:`AdapterLayer._set_base_weight`,
+which merging uses too); these are the only ways base weights change (CLOVER's
+:func:`~refimpl.lora.clover_wrap` rewrites its pairs' weights exactly, by design).
+
+**Configurations.** A method is a frozen dataclass deriving from :class:`AdapterConfig` (most
+through :class:`ScaledConfig`, whose update is scaled by α/r, or :class:`EnergyRankConfig`,
+whose rank may be chosen by an energy fraction). It implements
+
+- ``builders()``: the one statement of which modules it adapts, a mapping from each adapter
+  layer class it builds to the method that builds it, ``build(base, name, state) -> layer``;
+  the module kinds are those classes' ``base_types``;
+- ``prepare(targets)`` (optional): called once with all targets by name before any is built;
+  it checks what concerns them together and returns the ``state`` handed to every build (a
+  ``torch.Generator`` shared by the layers, VeRA's shared projections, LoTR's shared factors;
+  ``None`` by default). Data a method needs beyond the weights is a field of its
+  configuration (CorDA's covariances, LQ-LoRA's Fisher matrices and bit widths).
+
+:func:`wrap` matches module names, picks the build method for each target by its kind
+(refusing kinds the configuration does not list), freezes the whole model, calls ``prepare``
+and swaps each target for the layer built.
 """
 
 from __future__ import annotations
@@ -20,16 +44,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from refimpl import _xp
+from refimpl._validation import check_fraction, check_positive, check_positive_int
+
 __all__ = [
+    "AdapterConfig",
     "AdapterLayer",
     "adapter_layers",
-    "cpu_peak_memory",
+    "energy_rank",
     "input_covariances",
     "load_adapter",
     "merge",
@@ -41,7 +70,22 @@ __all__ = [
 
 
 class AdapterLayer(nn.Module):
-    """Base class of every adapter layer: a frozen ``nn.Linear`` plus trainable factors."""
+    """Base class of every adapter layer: a frozen module plus trainable factors.
+
+    Freezes every parameter of ``base``; subclasses add their factors and implement
+    ``adapter_forward`` and ``delta_weight`` (see the module docstring).
+
+    Parameters
+    ----------
+    base : torch.nn.Module
+        The module to adapt, an instance of one of the class's ``base_types``
+        (``torch.nn.Linear`` unless a subclass says otherwise) with a floating-point weight.
+
+    Raises
+    ------
+    TypeError
+        If ``base`` is not of the accepted types or its weight is not floating point.
+    """
 
     extra_state_names: tuple[str, ...] = ()
     base_types: tuple[type, ...] = (nn.Linear,)
@@ -88,6 +132,7 @@ class AdapterLayer(nn.Module):
 
     # -- to be provided by each method ---------------------------------------------------------
     def adapter_forward(self, x, base_out):  # pragma: no cover - abstract
+        """The layer's output given the input ``x`` and the base's output ``base_out``."""
         raise NotImplementedError
 
     def delta_weight(self):  # pragma: no cover - abstract
@@ -96,46 +141,190 @@ class AdapterLayer(nn.Module):
         raise NotImplementedError
 
     def delta_merge(self, W):
+        """The base weight after merging, from the weight ``W`` before it."""
         return W + self.delta_weight().to(W.dtype)
 
     def delta_unmerge(self, W):
+        """The base weight before merging, from the merged weight ``W``."""
         return W - self.delta_weight().to(W.dtype)
+
+    # -- the base weight -----------------------------------------------------------------------
+    @torch.no_grad()
+    def _set_base_weight(self, W) -> None:
+        """Replace the frozen base weight by ``W`` (cast to its dtype and device)."""
+        self.base.weight.data = W.to(**self._factory()).contiguous()
+
+    @torch.no_grad()
+    def _subtract_from_base(self, delta) -> None:
+        """Replace the frozen base weight ``W`` by the residual ``W − delta``.
+
+        The residual initialisations call this with their initial update (usually
+        ``self.delta_weight()`` right after the factors are set), so that the output is
+        unchanged at step 0. The difference is formed in the wider of the two dtypes (at least
+        float32) and stored in the base's dtype.
+        """
+        W = self.base.weight
+        dt = torch.promote_types(torch.promote_types(W.dtype, delta.dtype), torch.float32)
+        self._set_base_weight(W.to(dt) - delta.to(device=W.device, dtype=dt))
 
     # -- merging -------------------------------------------------------------------------------
     @torch.no_grad()
     def merge(self, *, safe: bool = True) -> None:
         """Fold the adapter into ``base.weight`` (the forward then uses the base only).
 
-        With ``safe=True`` the merged weight is computed aside and refused (``ValueError``,
-        base left untouched) if it contains NaN or Inf.
+        Parameters
+        ----------
+        safe : bool
+            Compute the merged weight aside and refuse it (base left untouched) if it
+            contains NaN or Inf.
+
+        Raises
+        ------
+        RuntimeError
+            If the adapter is already merged.
+        ValueError
+            With ``safe=True``, if the merged weight would not be finite.
         """
         if self.merged:
             raise RuntimeError("adapter is already merged")
         new = self.delta_merge(self.base.weight)
         if safe and not bool(torch.isfinite(new).all()):
             raise ValueError("merging would produce NaN or Inf weights; base left unchanged")
-        self.base.weight.data = new
+        self._set_base_weight(new)
         self.merged = True
-
-    def safe_merge(self) -> None:
-        """:meth:`merge` with the finiteness check (the default)."""
-        self.merge(safe=True)
 
     @torch.no_grad()
     def unmerge(self) -> None:
-        """Undo :meth:`merge` (exact up to floating-point rounding)."""
+        """Undo :meth:`merge` (exact up to floating-point rounding).
+
+        Raises
+        ------
+        RuntimeError
+            If the adapter is not merged.
+        """
         if not self.merged:
             raise RuntimeError("adapter is not merged")
-        self.base.weight.data = self.delta_unmerge(self.base.weight)
+        self._set_base_weight(self.delta_unmerge(self.base.weight))
         self.merged = False
 
     # -- saving --------------------------------------------------------------------------------
     def adapter_state(self) -> dict[str, torch.Tensor]:
-        """The tensors that :func:`save_adapter` writes for this layer."""
+        """The tensors that :func:`save_adapter` writes for this layer: the trainable
+        parameters and the ``extra_state_names``."""
         state = {n: p for n, p in self.named_parameters() if p.requires_grad}
         for n in self.extra_state_names:
             state[n] = getattr(self, n)
         return state
+
+
+Builder = Callable[[nn.Module, str, Any], AdapterLayer]
+
+
+class AdapterConfig:
+    """Base of every method's configuration (see the module docstring for the protocol).
+
+    Subclasses are frozen dataclasses that implement :meth:`builders` and, if the targets
+    need to be seen together, :meth:`prepare`.
+    """
+
+    def builders(self) -> dict[type[AdapterLayer], Builder]:  # pragma: no cover - abstract
+        """The adapter layer classes this method builds, each with the method that builds
+        one: ``build(base, name, state) -> layer``. The modules it adapts are the classes'
+        ``base_types``."""
+        raise NotImplementedError
+
+    def prepare(self, targets: Mapping[str, nn.Module]) -> Any:
+        """Check the targets together and return the state every build receives.
+
+        Parameters
+        ----------
+        targets : mapping of str to torch.nn.Module
+            The modules about to be adapted, by full name.
+
+        Returns
+        -------
+        object
+            Handed to every ``build`` as ``state``; ``None`` here.
+        """
+        return None
+
+    def builder_for(self, module: nn.Module, name: str) -> Builder:
+        """The build method for ``module`` (named ``name``) by its kind.
+
+        Raises
+        ------
+        TypeError
+            If this configuration adapts no module of that kind.
+        """
+        builders = self.builders()
+        for layer, build in builders.items():
+            if isinstance(module, layer.base_types):
+                return build
+        kinds = list(dict.fromkeys(f"nn.{t.__name__}" for layer in builders
+                                   for t in layer.base_types))
+        said = f"only {kinds[0]}" if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + \
+            kinds[-1]
+        raise TypeError(f"module {name!r} is a {type(module).__name__}; "
+                        f"{type(self).__name__} adapts {said}")
+
+
+def scaling_factor(rank: int, alpha: float | None, rslora: bool = False) -> float:
+    """``α/r``, or ``α/√r`` with rsLoRA; ``alpha=None`` means ``α = r``."""
+    alpha = rank if alpha is None else alpha
+    return alpha / math.sqrt(rank) if rslora else alpha / rank
+
+
+class ScaledConfig(AdapterConfig):
+    """Base of the configurations with ``rank``, ``alpha`` (``None``: α = rank) and,
+    optionally, ``rslora``: the update is scaled by α/r, or by α/√r with rsLoRA. Checks both
+    fields (a positive integer rank; a finite positive alpha)."""
+
+    rslora = False
+
+    def __post_init__(self):
+        check_positive_int(self.rank, "rank")
+        if self.alpha is not None:
+            check_positive(self.alpha, "alpha")
+
+    @property
+    def scaling(self) -> float:
+        """The factor ``s`` of the update ``s·ΔW``."""
+        return scaling_factor(self.rank, self.alpha, self.rslora)
+
+
+def energy_rank(values, tau: float) -> int:
+    """The smallest rank that holds the fraction ``tau`` of the energy.
+
+    Parameters
+    ----------
+    values : 1-D array or torch tensor
+        Singular values (or the diagonal of a pivoted QR's ``R``), sorted decreasingly.
+    tau : float
+        Energy fraction in (0, 1].
+
+    Returns
+    -------
+    int
+        The smallest ``r`` with ``Σ_{i≤r} vᵢ² ≥ τ Σ vᵢ²``.
+
+    Raises
+    ------
+    ValueError
+        If ``tau`` is not in (0, 1].
+    """
+    tau = check_fraction(tau, "tau")
+    e = np.cumsum(np.asarray(_xp.to_numpy(values), dtype=np.float64) ** 2)
+    return int(min(np.searchsorted(e, tau * e[-1] * (1 - 1e-12)) + 1, e.size))
+
+
+class EnergyRankConfig(AdapterConfig):
+    """Base of the configurations whose rank is given (``rank``) or, when ``rank`` is
+    ``None``, chosen by :func:`energy_rank` with the fraction ``energy``. Checks both fields."""
+
+    def __post_init__(self):
+        if self.rank is not None:
+            check_positive_int(self.rank, "rank")
+        check_fraction(self.energy, "energy")
 
 
 def _match(names: list[str], target) -> list[str]:
@@ -156,8 +345,7 @@ def _match(names: list[str], target) -> list[str]:
     raise TypeError(f"target must be a str (regex) or a list of names; got {type(target).__name__}")
 
 
-def wrap(model: nn.Module, target, config, *,
-         covariances: Mapping[str, torch.Tensor] | None = None):
+def wrap(model: nn.Module, target, config: AdapterConfig) -> nn.Module:
     """Replace the modules of ``model`` named by ``target`` by adapter layers (in place).
 
     Parameters
@@ -167,52 +355,62 @@ def wrap(model: nn.Module, target, config, *,
         A regular expression that must match a module's full dotted name, or a list of names
         each matching a full name or its last components (``"q_proj"`` matches
         ``"layers.0.attn.q_proj"``), as PEFT's ``target_modules``.
-    config
+    config : AdapterConfig
         A method configuration (e.g. :class:`refimpl.lora.LoRAConfig`).
-    covariances : mapping, optional
-        Input covariances per target name (from :func:`input_covariances`), for CorDA.
 
     Returns
     -------
     model
         The same object, with every parameter frozen except the adapters' factors.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` or ``config`` has the wrong type, a target is a kind of module the
+        configuration does not adapt, or its weight is not floating point.
+    ValueError
+        If ``target`` matches no module, or a target is already adapted or nested in another.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(config, AdapterConfig):
+        raise TypeError(f"config must be a method configuration (an AdapterConfig such as "
+                        f"LoRAConfig); got {type(config).__name__}")
     modules = dict(model.named_modules())
     names = [n for n in modules if n]
     chosen = _match(names, target)
     if not chosen:
         raise ValueError(f"target {target!r} matches no module; modules are {names}")
+    builds = {}
     for n in chosen:
         m = modules[n]
         if isinstance(m, AdapterLayer) or any(n.startswith(o + ".") for o in chosen if o != n):
             raise ValueError(f"module {n!r} is already adapted or nested in a target")
-        kinds = [nn.Linear]
-        if getattr(config, "supports_embedding", False):
-            kinds.append(nn.Embedding)
-        if getattr(config, "supports_conv2d", False):
-            kinds.append(nn.Conv2d)
-        if not isinstance(m, tuple(kinds)):
-            allowed = [f"nn.{k.__name__}" for k in kinds]
-            said = f"only {allowed[0]}" if len(allowed) == 1 else \
-                ", ".join(allowed[:-1]) + " and " + allowed[-1]
-            raise TypeError(f"module {n!r} is a {type(m).__name__}; {type(config).__name__} "
-                            f"adapts {said}")
+        builds[n] = config.builder_for(m, n)
         if not m.weight.is_floating_point():
             raise TypeError(f"module {n!r} has a non-float weight ({m.weight.dtype})")
     for p in model.parameters():
         p.requires_grad_(False)
-    ctx = config.prepare({n: modules[n] for n in chosen}, covariances)
+    state = config.prepare({n: modules[n] for n in chosen})
     for n in chosen:
         parent_name, _, child = n.rpartition(".")
         parent = modules[parent_name] if parent_name else model
-        setattr(parent, child, config.build(modules[n], n, ctx))
+        setattr(parent, child, builds[n](modules[n], n, state))
     return model
 
 
 def adapter_layers(model: nn.Module) -> dict[str, AdapterLayer]:
-    """The adapter layers of ``model`` by name."""
+    """The adapter layers of ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    dict of str to AdapterLayer
+        Every :class:`AdapterLayer` submodule by its full name, in module order.
+    """
     return {n: m for n, m in model.named_modules() if isinstance(m, AdapterLayer)}
 
 
@@ -224,8 +422,28 @@ def _layers_or_raise(model):
 
 
 def merge(model: nn.Module, *, safe: bool = True) -> nn.Module:
-    """Merge every adapter of ``model`` (see :meth:`AdapterLayer.merge`). A refused merge
-    leaves all layers unmerged."""
+    """Merge every adapter of ``model`` into its base weight (see :meth:`AdapterLayer.merge`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A wrapped model (:func:`wrap`).
+    safe : bool
+        Refuse merges that would produce NaN or Inf; a refused merge leaves all layers
+        unmerged.
+
+    Returns
+    -------
+    model
+        The same object.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no adapter layers, or a merge is refused.
+    RuntimeError
+        If a layer is already merged.
+    """
     done = []
     for layer in _layers_or_raise(model).values():
         try:
@@ -239,14 +457,37 @@ def merge(model: nn.Module, *, safe: bool = True) -> nn.Module:
 
 
 def unmerge(model: nn.Module) -> nn.Module:
-    """Undo :func:`merge`."""
+    """Undo :func:`merge` for every adapter of ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A merged model.
+
+    Returns
+    -------
+    model
+        The same object, every layer unmerged (``RuntimeError`` if one is not merged,
+        ``ValueError`` if there is none).
+    """
     for layer in _layers_or_raise(model).values():
         layer.unmerge()
     return model
 
 
 def trainable_parameters(model: nn.Module) -> int:
-    """Number of scalars with ``requires_grad`` (shared tensors counted once)."""
+    """The number of trainable scalars of ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    int
+        The scalars of all parameters with ``requires_grad`` (a tensor shared by several
+        layers counted once).
+    """
     seen = {}
     for p in model.parameters():
         if p.requires_grad:
@@ -264,9 +505,26 @@ def _adapter_tensors(model) -> dict[str, torch.Tensor]:
 
 def save_adapter(model: nn.Module, path) -> None:
     """Write the adapters' trainable factors (and their non-derivable frozen tensors) to a
-    safetensors file. Base weights are not written: load into a model wrapped with the same
-    configuration from the same pretrained weights (residual initialisations are recomputed
-    from them deterministically)."""
+    safetensors file.
+
+    Base weights are not written: load into a model wrapped with the same configuration from
+    the same pretrained weights (residual initialisations are recomputed from them
+    deterministically).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A wrapped, unmerged model.
+    path : str or os.PathLike
+        The file to write.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no adapter layers.
+    RuntimeError
+        If an adapter is merged.
+    """
     from safetensors.torch import save_file
 
     layers = _layers_or_raise(model)
@@ -278,8 +536,27 @@ def save_adapter(model: nn.Module, path) -> None:
 
 
 def load_adapter(model: nn.Module, path) -> nn.Module:
-    """Load what :func:`save_adapter` wrote into a model wrapped with the same configuration;
-    names, layer classes and shapes must agree exactly."""
+    """Load what :func:`save_adapter` wrote into a model wrapped with the same configuration.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A wrapped, unmerged model.
+    path : str or os.PathLike
+        A file written by :func:`save_adapter`.
+
+    Returns
+    -------
+    model
+        The same object, with the adapters' tensors copied from the file.
+
+    Raises
+    ------
+    ValueError
+        If the layer names, layer classes, tensor names or shapes differ from the file's.
+    RuntimeError
+        If an adapter is merged.
+    """
     from safetensors import safe_open
 
     layers = _layers_or_raise(model)
@@ -307,9 +584,28 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
 
 @torch.no_grad()
 def input_covariances(model: nn.Module, target, batches: Iterable) -> dict[str, torch.Tensor]:
-    """Input covariances ``C = XᵀX / N`` (fp32) of the targeted linear layers, over all rows
-    ``N`` of the inputs they see while ``model(batch)`` runs for each batch (CorDA's
-    calibration)."""
+    """Input covariances of the targeted linear layers: CorDA's calibration.
+
+    Pass the result as ``LoRAConfig(init="corda_ipm" or "corda_kpm", covariances=...)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    target : str or list of str
+        The layers, as in :func:`wrap`.
+    batches : iterable
+        Inputs; ``model(batch)`` runs for each.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``C = XᵀX / N`` (fp32, d_in×d_in) per layer, over all ``N`` rows of the inputs it saw.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` matches no module or a layer saw no input.
+    """
     modules = dict(model.named_modules())
     chosen = _match([n for n in modules if n], target)
     if not chosen:
@@ -357,34 +653,3 @@ def torch_generator(seed) -> torch.Generator:
     g.manual_seed(int(as_generator(seed).integers(2**62)))
     return g
 
-
-def cpu_peak_memory(fn) -> int:
-    """Peak bytes allocated by torch on the CPU while ``fn()`` runs, above what was allocated
-    before it: the running sum of the bytes each operator allocates and frees, as recorded by
-    torch's CPU memory profiler (``torch.profiler.profile(profile_memory=True)``); the result
-    of ``fn`` is dropped inside the measurement. Output on file descriptor 2 (the profiler
-    backend's log) is discarded while ``fn`` runs."""
-    import os
-    import sys
-
-    from torch.profiler import ProfilerActivity, profile
-
-    # the profiler's backend logs its start and stop on file descriptor 2: silence it
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            out = fn()
-            del out
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage != 0),
-                    key=lambda e: e.time_range.start)
-    cur = peak = 0
-    for e in events:
-        cur += e.self_cpu_memory_usage
-        peak = max(peak, cur)
-    return peak

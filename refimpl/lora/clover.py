@@ -22,52 +22,81 @@ orthonormal directions of a head).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from refimpl import _xp
-from refimpl._validation import check_array
+from refimpl._validation import check_array, check_choice, check_positive_int, check_same_kind
 from refimpl.lora._core import AdapterLayer
 
 __all__ = ["CLOVERFactors", "CLOVERLinear", "clover_orthogonalize", "clover_wrap"]
 
 
 class CLOVERFactors(NamedTuple):
-    """``L_hᵀ R_h = P_hᵀ diag(s[h]) Q_h`` for every head ``h``; ``P`` (H·d_h×d_L) and ``Q``
-    (H·d_h×d_R) have orthonormal rows within each head, ``s`` is H×d_h (descending)."""
+    """``L_hᵀ R_h = P_hᵀ diag(s[h]) Q_h`` for every head ``h``.
 
-    P: torch.Tensor
-    s: torch.Tensor
-    Q: torch.Tensor
+    Attributes
+    ----------
+    P : torch.Tensor
+        H·d_h×d_L, orthonormal rows within each head.
+    s : torch.Tensor
+        H×d_h, each row non-increasing.
+    Q : torch.Tensor
+        H·d_h×d_R, orthonormal rows within each head.
+    """
+
+    P: Any
+    s: Any
+    Q: Any
 
 
 def clover_orthogonalize(L, R, n_heads: int) -> CLOVERFactors:
-    """Per-head SVD of ``L_hᵀ R_h`` for row blocks ``L_h`` (d_h×d_L) and ``R_h`` (d_h×d_R) of
-    ``L`` (H·d_h×d_L) and ``R`` (H·d_h×d_R), computed without forming the d_L×d_R products:
-    with reduced QRs ``L_hᵀ = Q_L R_L`` and ``R_hᵀ = Q_R R_R`` and the SVD
+    """Per-head SVD of ``L_hᵀ R_h`` without forming the d_L×d_R products.
+
+    With reduced QRs ``L_hᵀ = Q_L R_L`` and ``R_hᵀ = Q_R R_R`` and the SVD
     ``R_L R_Rᵀ = u diag(s) vᵀ`` (d_h×d_h), ``P_h = (Q_L u)ᵀ`` and ``Q_h = (Q_R v)ᵀ``.
-    Returns :class:`CLOVERFactors` in fp32 (fp64 stays fp64)."""
-    L, R = check_array(L, "L"), check_array(R, "R")
-    if not isinstance(n_heads, int) or isinstance(n_heads, bool) or n_heads < 1:
-        raise ValueError(f"n_heads must be a positive int; got {n_heads!r}")
-    if L.ndim != 2 or R.ndim != 2 or L.shape[0] != R.shape[0] or L.shape[0] % n_heads:
+
+    Parameters
+    ----------
+    L : torch.Tensor or array
+        H·d_h×d_L, the row blocks ``L_h`` (d_h×d_L) of the heads.
+    R : torch.Tensor or array
+        H·d_h×d_R, the row blocks ``R_h``, of the same kind as ``L``.
+    n_heads : int
+        ``H``; must divide the number of rows.
+
+    Returns
+    -------
+    CLOVERFactors
+        As the caller's kind and dtype (computed in float32 for lower precisions).
+
+    Raises
+    ------
+    ValueError
+        If ``L`` and ``R`` differ in rows, ``n_heads`` does not divide them, or the head
+        dimension exceeds a column count.
+    """
+    check_same_kind("L", L, "R", R)
+    L, _, back = _xp.prepare(L, "L", paths=("torch",))
+    R = _xp.to_path(check_array(R, "R"), "torch", like=L)
+    n_heads = check_positive_int(n_heads, "n_heads")
+    if L.shape[0] != R.shape[0] or L.shape[0] % n_heads:
         raise ValueError(f"L and R need the same number of rows, divisible by n_heads="
                          f"{n_heads}; got {tuple(L.shape)} and {tuple(R.shape)}")
     dh = L.shape[0] // n_heads
     if min(L.shape[1], R.shape[1]) < dh:
         raise ValueError(f"head dimension {dh} exceeds the column counts {L.shape[1]}, "
                          f"{R.shape[1]}")
-    dt = torch.float64 if L.dtype == torch.float64 else torch.float32
-    Lh = L.to(dt).unflatten(0, (n_heads, dh))  # H × d_h × d_L
-    Rh = R.to(dt).unflatten(0, (n_heads, dh))
+    Lh = _xp.linalg_float(L).unflatten(0, (n_heads, dh))  # H × d_h × d_L
+    Rh = _xp.linalg_float(R).unflatten(0, (n_heads, dh))
     QL, RL = _xp.qr(Lh.mT)
     QR_, RR = _xp.qr(Rh.mT)
-    u, s, vh = _xp.svd(RL @ RR.mT)
+    u, s, vt = _xp.svd(RL @ RR.mT)
     P = (QL @ u).mT.flatten(0, 1)
-    Q = (vh @ QR_.mT).flatten(0, 1)
-    return CLOVERFactors(P.contiguous(), s, Q.contiguous())
+    Q = (vt @ QR_.mT).flatten(0, 1)
+    return back(CLOVERFactors(P.contiguous(), s, Q.contiguous()))
 
 
 def _augmented(layer: nn.Linear, with_bias: bool):
@@ -93,7 +122,17 @@ class CLOVERLinear(AdapterLayer):
     """The carrier of a CLOVER pair (query or value projection): the base holds the
     orthonormal head rows, and each head's output is multiplied by the trainable core
     ``clover_core`` (H×d_h singular values, or H×d_h×d_h with ``full``):
-    ``y_h = T_h (P_h x + p_h)``. Merging folds ``T_h`` into the weight and the bias."""
+    ``y_h = T_h (P_h x + p_h)``. Merging folds ``T_h`` into the weight and the bias.
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The query (or value) projection, already holding the orthonormal head rows.
+    s : torch.Tensor
+        H×d_h singular values, the core's initial value.
+    full : bool
+        Train a full d_h×d_h core per head instead of the singular values.
+    """
 
     def __init__(self, base: nn.Linear, s, *, full: bool):
         super().__init__(base)
@@ -171,8 +210,8 @@ def clover_wrap(model: nn.Module, n_heads: int, *, qk: Iterable = (), vo: Iterab
         With every parameter frozen except the cores; the query (value) modules are replaced
         by :class:`CLOVERLinear`, the key (output) weights by their orthonormal rows (columns).
     """
-    if train not in ("diagonal", "full"):
-        raise ValueError(f"train must be 'diagonal' or 'full'; got {train!r}")
+    check_choice(train, "train", ("diagonal", "full"))
+    n_heads = check_positive_int(n_heads, "n_heads")
     qk, vo = _pairs(qk, "qk"), _pairs(vo, "vo")
     if not qk and not vo:
         raise ValueError("give at least one qk or vo pair")
@@ -189,7 +228,8 @@ def clover_wrap(model: nn.Module, n_heads: int, *, qk: Iterable = (), vo: Iterab
     for q_name, k_name in qk:
         q, k = modules[q_name], modules[k_name]
         aug = q.bias is not None or k.bias is not None
-        f = clover_orthogonalize(_augmented(q, aug), _augmented(k, aug), n_heads)
+        f = clover_orthogonalize(_xp.linalg_float(_augmented(q, aug)),
+                                 _xp.linalg_float(_augmented(k, aug)), n_heads)
         # for a layer without bias the last column of its factor vanishes (dropped)
         _assign(q, f.P)
         _assign(k, f.Q)
@@ -198,8 +238,8 @@ def clover_wrap(model: nn.Module, n_heads: int, *, qk: Iterable = (), vo: Iterab
         v, o = modules[v_name], modules[o_name]
         if o.in_features != v.out_features:
             raise ValueError(f"{o_name} must consume the {v.out_features} outputs of {v_name}")
-        f = clover_orthogonalize(o.weight.detach().mT, _augmented(v, v.bias is not None),
-                                 n_heads)
+        f = clover_orthogonalize(_xp.linalg_float(o.weight.detach().mT),
+                                 _xp.linalg_float(_augmented(v, v.bias is not None)), n_heads)
         with torch.no_grad():
             o.weight.data = f.P.mT.to(o.weight.dtype).contiguous()
         _assign(v, f.Q)

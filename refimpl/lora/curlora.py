@@ -11,59 +11,106 @@ import torch
 from torch import nn
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
-from refimpl.lora._core import AdapterLayer
+from refimpl._validation import check_positive, check_positive_int, check_rank
+from refimpl.lora._core import AdapterConfig, AdapterLayer
 from refimpl.seeding import as_generator
 
 __all__ = ["CURLoRAConfig", "CURLoRALinear", "curlora_indices"]
 
 
-def curlora_indices(W, c: int, *, eps: float = 1e-12, seed=None):
+def curlora_indices(W, rank: int, *, eps: float = 1e-12, seed=None):
     """Row and column indices for CURLoRA.
 
     Probabilities proportional to the squared row / column norms, inverted
-    (``p̃ ∝ 1/(p + eps)``) so that low-energy directions are preferred, and ``c`` distinct
+    (``p̃ ∝ 1/(p + eps)``) so that low-energy directions are preferred, and ``rank`` distinct
     indices drawn from them (the authors' code samples with replacement and keeps duplicates,
-    which wastes rank; here every index is distinct). Returns ``(rows, cols)`` (NumPy).
+    which wastes rank; here every index is distinct).
+
+    Parameters
+    ----------
+    W : array or torch.Tensor
+        The weight, d_out×d_in.
+    rank : int
+        ``c``, the number of rows and of columns, ``1 <= c <= min(d_out, d_in)``.
+    eps : float
+        Added to the probabilities before inverting them, ``> 0``.
+    seed : int, numpy.random.Generator or None
+        Randomness of the draw.
+
+    Returns
+    -------
+    rows, cols : integer array or tensor
+        ``rank`` sorted distinct indices each, as the caller's kind (torch: on ``W``'s
+        device).
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is out of range.
     """
-    W = check_array(W, "W")
-    c = check_rank(c, "c", min(W.shape))
+    W, _, back = _xp.prepare(W, "W", paths=("numpy",))
+    rank = check_rank(rank, "rank", min(W.shape))
+    eps = check_positive(eps, "eps")
     rng = as_generator(seed)
-    W2 = np.asarray(_xp.to_numpy(W), dtype=np.float64) ** 2
+    W2 = W.astype(np.float64) ** 2
     picks = []
     for energy in (W2.sum(1), W2.sum(0)):
         p = energy / energy.sum()
         q = 1.0 / (p + eps)
-        picks.append(np.sort(rng.choice(p.size, size=c, replace=False, p=q / q.sum())))
-    return picks[0], picks[1]
+        picks.append(np.sort(rng.choice(p.size, size=rank, replace=False, p=q / q.sum())))
+    return back((picks[0], picks[1]))
 
 
 @dataclass(frozen=True)
-class CURLoRAConfig:
+class CURLoRAConfig(AdapterConfig):
     """CURLoRA ``h = W x + α·C U R x`` computed as ``((x Rᵀ) Uᵀ) Cᵀ``: ``C = W[:, J]``,
     ``R = W[I, :]`` frozen (from :func:`curlora_indices`), ``U`` (c×c) zero at init and the
-    only trainable part (``c²`` per layer). The base weight is not changed."""
+    only trainable part (``c²`` per layer). The base weight is not changed.
+
+    Attributes
+    ----------
+    rank : int
+        ``c``; at most ``min(d_out, d_in)`` of each target.
+    alpha : float
+        The scale ``α`` of the update, ``> 0``.
+    seed : int, numpy.random.Generator or None
+        Randomness of the index draws.
+    """
 
     rank: int = 8
     alpha: float = 1.0
     seed: Any = 0
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
+        check_positive_int(self.rank, "rank")
+        check_positive(self.alpha, "alpha")
 
-    def prepare(self, targets, covariances):
-        return {"rng": as_generator(self.seed)}
+    def builders(self):
+        return {CURLoRALinear: self.build}
 
-    def build(self, base, name, ctx) -> CURLoRALinear:
+    def prepare(self, targets):
+        return as_generator(self.seed)
+
+    def build(self, base, name, rng) -> CURLoRALinear:
         W = base.weight.detach()
         c = check_rank(self.rank, "rank", min(W.shape), what=f"min(d_out, d_in) of {name}")
-        rows, cols = curlora_indices(W, c, seed=ctx["rng"])
-        return CURLoRALinear(base, W[:, torch.as_tensor(cols)], W[torch.as_tensor(rows)],
+        rows, cols = curlora_indices(W, c, seed=rng)
+        return CURLoRALinear(base, W[:, cols], W[rows],
                              self.alpha)
 
 
 class CURLoRALinear(AdapterLayer):
-    """``y = base(x) + α((x Rᵀ) Uᵀ) Cᵀ`` with trainable ``cur_U`` (c×c)."""
+    """``y = base(x) + α((x Rᵀ) Uᵀ) Cᵀ`` with trainable ``cur_U`` (c×c, zero at init).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    C, R : torch.Tensor
+        The frozen columns (d_out×c) and rows (c×d_in) of the weight.
+    alpha : float
+        The scale ``α``.
+    """
 
     extra_state_names = ("cur_C", "cur_R")
 

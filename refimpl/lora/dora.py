@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from refimpl._validation import check_rank
-from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
-from refimpl.lora.lora import ScaledConfig, _check_alpha, pissa_factors
+from refimpl._validation import check_choice, check_rank
+from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform, torch_generator
+from refimpl.lora.lora import pissa_factors
 
 __all__ = [
     "DoRAConfig",
@@ -28,7 +28,22 @@ def _acc(W):
 
 
 def dora_norm_dense(W, A, B, s: float):
-    """Row norms ``‖W + s B A‖`` per output feature, forming ``BA`` (the reference)."""
+    """Row norms ``‖W + s B A‖`` per output feature, forming ``BA`` (the reference).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        d_out×d_in.
+    A, B : torch.Tensor
+        r×d_in and d_out×r.
+    s : float
+        The scaling.
+
+    Returns
+    -------
+    torch.Tensor
+        d_out norms, in fp32 (fp64 for an fp64 ``W``).
+    """
     acc = _acc(W)
     return torch.linalg.vector_norm(W.to(acc) + s * (B.to(acc) @ A.to(acc)), dim=1)
 
@@ -40,8 +55,19 @@ def dora_norm_factored(W, A, B, s: float, *, w_sq=None):
     ``rowsum(W⊙W) + 2s·rowsum((W Aᵀ)⊙B) + s²·rowsum((B(AAᵀ))⊙B)``; the transients are
     d_out×r and r×r (plus, for a low-precision ``W``, an fp32 copy of at most 2²⁰ of its
     entries at a time). Accumulates in fp32 (fp64 for fp64 input) and clamps at 0 before the
-    square root. ``w_sq`` (``rowsum(W⊙W)`` in that precision) can be cached: the base is
-    frozen.
+    square root.
+
+    Parameters
+    ----------
+    W, A, B, s
+        As in :func:`dora_norm_dense`.
+    w_sq : torch.Tensor, optional
+        ``rowsum(W⊙W)`` in the accumulation precision, if cached (the base is frozen).
+
+    Returns
+    -------
+    torch.Tensor
+        d_out norms, in fp32 (fp64 for an fp64 ``W``).
     """
     acc = _acc(W)
     Af, Bf = A.to(acc), B.to(acc)
@@ -61,7 +87,17 @@ def dora_norm_factored(W, A, B, s: float, *, w_sq=None):
 class DoRAConfig(ScaledConfig):
     """DoRA ``W' = m ⊙ (W₀ + sBA)/‖W₀ + sBA‖`` (norm per output feature, detached in the
     backward pass), ``m`` initialised to ``‖W₀‖``; A Kaiming-uniform, B = 0 as in LoRA.
-    ``norm="factored"`` (default) never forms ``BA``; ``norm="dense"`` does (reference)."""
+
+    Attributes
+    ----------
+    rank, alpha, rslora
+        As in :class:`~refimpl.lora.LoRAConfig`.
+    norm : {"factored", "dense"}
+        ``"factored"`` never forms ``BA`` (:func:`dora_norm_factored`); ``"dense"`` does
+        (:func:`dora_norm_dense`, the reference).
+    seed : int, numpy.random.Generator, torch.Generator or None
+        Randomness of A's initialisation.
+    """
 
     rank: int = 8
     alpha: float | None = None
@@ -70,20 +106,20 @@ class DoRAConfig(ScaledConfig):
     seed: Any = 0
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
-        if self.alpha is not None:
-            _check_alpha(self.alpha)
-        if self.norm not in ("factored", "dense"):
-            raise ValueError(f"norm must be 'factored' or 'dense'; got {self.norm!r}")
+        super().__post_init__()
+        check_choice(self.norm, "norm", ("factored", "dense"))
 
-    def prepare(self, targets, covariances):
-        return {"gen": torch_generator(self.seed)}
+    def builders(self):
+        return {DoRALinear: self.build}
 
-    def build(self, base: nn.Linear, name: str, ctx) -> DoRALinear:
+    def prepare(self, targets):
+        return torch_generator(self.seed)
+
+    def build(self, base: nn.Linear, name: str, gen) -> DoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         layer = DoRALinear(base, r, self.scaling, norm=self.norm)
-        layer.set_factors(kaiming_uniform((r, d_in), ctx["gen"]), torch.zeros(d_out, r))
+        layer.set_factors(kaiming_uniform((r, d_in), gen), torch.zeros(d_out, r))
         return layer
 
 
@@ -95,6 +131,13 @@ class DoRALinear(AdapterLayer):
     ``lora_B``, ``magnitude`` (d_out; stored in fp32, fp64 for fp64 bases, so that the
     output is exactly unchanged at step 0 for low-precision bases too — wrap after casting the
     model, since ``module.to(dtype)`` casts the magnitude as well).
+
+    Parameters
+    ----------
+    base, rank, scaling
+        As in :class:`~refimpl.lora.LoRALinear`.
+    norm : {"factored", "dense"}
+        How the norm ``‖W + sBA‖`` is computed.
     """
 
     def __init__(self, base: nn.Linear, rank: int, scaling: float, *, norm: str = "factored"):
@@ -111,14 +154,15 @@ class DoRALinear(AdapterLayer):
 
     @torch.no_grad()
     def set_factors(self, A, B, *, magnitude=None) -> None:
-        """Set ``A``, ``B`` and ``m`` (default: the current norm ``‖W + sBA‖``)."""
+        """Set ``lora_A``, ``lora_B`` and ``magnitude`` (default: the norm ``‖W + sBA‖`` of
+        the new factors)."""
         self.lora_A.copy_(A)
         self.lora_B.copy_(B)
         self._w_sq = None
         self.magnitude.copy_(self.weight_norm() if magnitude is None else magnitude)
 
     def weight_norm(self):
-        """``‖W + sBA‖`` per output feature (fp32), detached."""
+        """``‖W + sBA‖`` per output feature (fp32, fp64 for an fp64 base), detached."""
         W = self.base.weight.detach()
         A, B = self.lora_A.detach(), self.lora_B.detach()
         if self.norm == "dense":
@@ -164,28 +208,43 @@ class EDoRAConfig(ScaledConfig):
     """EDoRA: DoRA whose direction update is ``s·B R A`` with ``B``, ``A`` frozen from the
     top-``r`` SVD of ``W`` (PiSSA-style, ``A = √(S_r/s) V_rᵀ``, ``B = U_r √(S_r/s)``) and only
     the r×r core ``R`` (zero at init, so nothing moves at step 0) and the magnitude ``m``
-    trained: ``r² + d_out`` per layer. The base weight is not changed."""
+    trained: ``r² + d_out`` per layer. The base weight is not changed.
+
+    Attributes
+    ----------
+    rank : int
+        ``r``, the size of the frozen factors and of the core ``R``; at most
+        ``min(d_out, d_in)`` of each target.
+    alpha : float, optional
+        ``α`` (``None``: ``α = r``); ``s = α/r``.
+    """
 
     rank: int = 8
     alpha: float | None = None
 
-    def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
-        if self.alpha is not None:
-            _check_alpha(self.alpha)
+    def builders(self):
+        return {EDoRALinear: self.build}
 
-    def prepare(self, targets, covariances):
-        return None
-
-    def build(self, base: nn.Linear, name: str, ctx) -> EDoRALinear:
+    def build(self, base: nn.Linear, name: str, state) -> EDoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
-        A, B, _ = pissa_factors(base.weight.detach(), r, self.scaling)
+        A, B, _ = pissa_factors(base.weight.detach().float(), r, self.scaling)
         return EDoRALinear(base, A, B, self.scaling)
 
 
 class EDoRALinear(AdapterLayer):
-    """``y = (m/n)⊙(W x + s B(R(Ax))) + bias``, ``n = ‖W + s B R A‖`` (factored, detached)."""
+    """``y = (m/n)⊙(W x + s B(R(Ax))) + bias``, ``n = ‖W + s B R A‖`` (factored, detached),
+    with trainable ``core`` (R, r×r, zero at init) and ``magnitude`` (m, init ``‖W‖``).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    A, B : torch.Tensor
+        ``frozen_A`` (r×d_in) and ``frozen_B`` (d_out×r), e.g. from :func:`pissa_factors`.
+    scaling : float
+        ``s`` of the update ``s·B R A``.
+    """
 
     def __init__(self, base: nn.Linear, A, B, scaling: float):
         super().__init__(base)
@@ -201,6 +260,7 @@ class EDoRALinear(AdapterLayer):
         self._merged_norm = None
 
     def weight_norm(self):
+        """``‖W + sBRA‖`` per output feature, detached."""
         W = self.base.weight.detach()
         RA = self.core.detach().float() @ self.frozen_A.float()
         return dora_norm_factored(W, RA, self.frozen_B, self.scaling, w_sq=self._w_sq)

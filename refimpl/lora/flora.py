@@ -25,9 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from refimpl._validation import check_rank
-from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
-from refimpl.lora.lora import ScaledConfig, _check_alpha
+from refimpl._validation import check_positive_int, check_rank
+from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform, torch_generator
 
 __all__ = ["FLoRAConfig", "FLoRAConv2d", "FLoRALinear"]
 
@@ -36,50 +35,62 @@ __all__ = ["FLoRAConfig", "FLoRAConv2d", "FLoRALinear"]
 class FLoRAConfig(ScaledConfig):
     """FLoRA on ``nn.Linear`` and ``nn.Conv2d`` (``groups=1``) targets.
 
-    ``rank``: the channel ranks ``r`` (both modes); ``spatial_rank``: ``r_h = r_w`` for
-    convolutions (default: the kernel size, i.e. no spatial compression). Trainable per layer:
-    ``r(d_out + d_in) + r²`` (Linear), ``r(c_out + c_in) + r_h·kh + r_w·kw + r²·r_h·r_w``
-    (Conv2d)."""
+    Trainable per layer: ``r(d_out + d_in) + r²`` (Linear),
+    ``r(c_out + c_in) + r_h·kh + r_w·kw + r²·r_h·r_w`` (Conv2d).
+
+    Attributes
+    ----------
+    rank : int
+        The channel ranks ``r`` (both modes); at most ``min(d_out, d_in)`` of each target.
+    spatial_rank : int, optional
+        ``r_h = r_w`` for convolutions, at most the kernel size (``None``: the kernel size,
+        i.e. no spatial compression).
+    alpha : float, optional
+        As in :class:`~refimpl.lora.LoRAConfig`.
+    seed : int, numpy.random.Generator, torch.Generator or None
+        Randomness of the factors' initialisation.
+    """
 
     rank: int = 8
     spatial_rank: int | None = None
     alpha: float | None = None
     seed: Any = 0
 
-    supports_conv2d = True
-
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
+        super().__post_init__()
         if self.spatial_rank is not None:
-            check_rank(self.spatial_rank, "spatial_rank", 2**31)
-        if self.alpha is not None:
-            _check_alpha(self.alpha)
+            check_positive_int(self.spatial_rank, "spatial_rank")
 
-    def prepare(self, targets, covariances):
-        return {"gen": torch_generator(self.seed)}
+    def builders(self):
+        return {FLoRALinear: self.build, FLoRAConv2d: self._build_conv2d}
 
-    def build(self, base, name, ctx):
-        g = ctx["gen"]
-        if isinstance(base, nn.Conv2d):
-            if base.groups != 1:
-                raise ValueError(f"{name} is a grouped convolution (groups={base.groups}); "
-                                 "FLoRA adapts only groups=1 convolutions")
-            c_out, c_in, kh, kw = base.weight.shape
-            r = check_rank(self.rank, "rank", min(c_out, c_in),
-                           what=f"min(out_channels, in_channels) of {name}")
-            rh = kh if self.spatial_rank is None else check_rank(
-                self.spatial_rank, "spatial_rank", min(kh, kw), what=f"kernel size of {name}")
-            rw = kw if self.spatial_rank is None else rh
-            factors = [kaiming_uniform(shape, g) for shape in
-                       ((c_out, r), (c_in, r), (kh, rh), (kw, rw))]
-            return FLoRAConv2d(base, torch.zeros(r, r, rh, rw), factors, self.scaling)
+    def prepare(self, targets):
+        return torch_generator(self.seed)
+
+    def build(self, base: nn.Linear, name: str, gen) -> FLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_out, d_in), what=f"min(d_out, d_in) of {name}")
-        factors = [kaiming_uniform(shape, g) for shape in ((d_out, r), (d_in, r))]
+        factors = [kaiming_uniform(shape, gen) for shape in ((d_out, r), (d_in, r))]
         return FLoRALinear(base, torch.zeros(r, r), factors, self.scaling)
+
+    def _build_conv2d(self, base: nn.Conv2d, name: str, gen) -> FLoRAConv2d:
+        if base.groups != 1:
+            raise ValueError(f"{name} is a grouped convolution (groups={base.groups}); "
+                             "FLoRA adapts only groups=1 convolutions")
+        c_out, c_in, kh, kw = base.weight.shape
+        r = check_rank(self.rank, "rank", min(c_out, c_in),
+                       what=f"min(out_channels, in_channels) of {name}")
+        rh = kh if self.spatial_rank is None else check_rank(
+            self.spatial_rank, "spatial_rank", min(kh, kw), what=f"kernel size of {name}")
+        rw = kw if self.spatial_rank is None else rh
+        factors = [kaiming_uniform(shape, gen) for shape in
+                   ((c_out, r), (c_in, r), (kh, rh), (kw, rw))]
+        return FLoRAConv2d(base, torch.zeros(r, r, rh, rw), factors, self.scaling)
 
 
 class _Tucker(AdapterLayer):
+    """The parameters shared by FLoRA's two layers: ``flora_core`` and named factors."""
+
     def _init_factors(self, core, factors, names, scaling):
         f = self._factory()
         self.scaling = float(scaling)
@@ -90,7 +101,19 @@ class _Tucker(AdapterLayer):
 
 class FLoRALinear(_Tucker):
     """``y = base(x) + s·((x U_in) Gᵀ) U_outᵀ`` with trainable ``flora_core`` (r×r),
-    ``flora_out`` (d_out×r) and ``flora_in`` (d_in×r)."""
+    ``flora_out`` (d_out×r) and ``flora_in`` (d_in×r).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    core : torch.Tensor
+        The initial core ``G`` (r×r).
+    factors : sequence of torch.Tensor
+        The initial ``U_out`` (d_out×r) and ``U_in`` (d_in×r).
+    scaling : float
+        ``s``.
+    """
 
     def __init__(self, base: nn.Linear, core, factors, scaling: float):
         super().__init__(base)
@@ -108,7 +131,20 @@ class FLoRALinear(_Tucker):
 class FLoRAConv2d(_Tucker):
     """Tucker-4 update of a ``groups=1`` convolution: trainable ``flora_core``
     (r×r×r_h×r_w), ``flora_out`` (c_out×r), ``flora_in`` (c_in×r), ``flora_h`` (kh×r_h),
-    ``flora_w`` (kw×r_w)."""
+    ``flora_w`` (kw×r_w).
+
+    Parameters
+    ----------
+    base : torch.nn.Conv2d
+        The frozen convolution (``groups=1``).
+    core : torch.Tensor
+        The initial core ``G`` (r×r×r_h×r_w).
+    factors : sequence of torch.Tensor
+        The initial ``U_out`` (c_out×r), ``U_in`` (c_in×r), ``U_h`` (kh×r_h), ``U_w``
+        (kw×r_w).
+    scaling : float
+        ``s``.
+    """
 
     base_types = (nn.Conv2d,)
 

@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from refimpl import _xp
-from refimpl._validation import check_array, check_rank
+from refimpl._validation import (
+    check_array,
+    check_choice,
+    check_positive_int,
+    check_rank,
+    check_same_kind,
+)
+from refimpl.lora._core import AdapterConfig
 from refimpl.lora.lora import LoRALinear
 
 __all__ = [
@@ -28,14 +35,19 @@ __all__ = [
 ]
 
 
-def _check_bits(bits):
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
-        raise ValueError(f"bits must be an integer in 1..16; got {bits!r}")
+_MAX_BITS = 16
+
+
+def _check_bits(bits) -> int:
+    bits = check_positive_int(bits, "bits")
+    if bits > _MAX_BITS:
+        raise ValueError(f"bits must be at most {_MAX_BITS} (a codebook of 2**bits levels; "
+                         f"wider weights are not quantized); got {bits}")
+    return bits
 
 
 def _blocks(W, block: int):
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"block must be a positive integer; got {block!r}")
+    block = check_positive_int(block, "block")
     flat = W.reshape(-1)
     pad = (-flat.numel()) % block
     if pad:
@@ -49,10 +61,26 @@ def _unblock(Xb, pad, shape):
 
 
 def uniform_quantize(W, bits: int, *, block: int = 64):
-    """Asymmetric uniform quantization in blocks of ``block`` consecutive weights:
-    ``2^bits`` levels between each block's min and max; returns the dequantized tensor."""
+    """Asymmetric uniform quantization in blocks of ``block`` consecutive weights.
+
+    ``2^bits`` levels between each block's min and max.
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        A vector or matrix (blocks run over its flattening, the last one zero-padded).
+    bits : int
+        Bit width, 1 to 16.
+    block : int
+        Weights per block, ``>= 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        The dequantized tensor, of ``W``'s shape and dtype.
+    """
     W = check_array(W, "W", ndim=(1, 2))
-    _check_bits(bits)
+    bits = _check_bits(bits)
     Wb, pad = _blocks(W.float(), block)
     lo, hi = Wb.min(1, keepdim=True).values, Wb.max(1, keepdim=True).values
     step = (hi - lo) / (2**bits - 1)
@@ -62,12 +90,25 @@ def uniform_quantize(W, bits: int, *, block: int = 64):
 
 
 def nf_codebook(bits: int):
-    """NormalFloat-style codebook in [−1, 1]: quantiles of N(0, 1), ``2^(bits−1)`` positive
-    and ``2^(bits−1) − 1`` negative levels plus an exact zero, normalised by the largest
-    (the construction of QLoRA's NF4 for ``bits=4``)."""
+    """NormalFloat-style codebook in [−1, 1].
+
+    Quantiles of N(0, 1), ``2^(bits−1)`` positive and ``2^(bits−1) − 1`` negative levels plus
+    an exact zero, normalised by the largest (the construction of QLoRA's NF4 for
+    ``bits=4``).
+
+    Parameters
+    ----------
+    bits : int
+        Bit width, 1 to 16 (1: the levels ±1).
+
+    Returns
+    -------
+    torch.Tensor
+        The ``2^bits`` levels, increasing, fp32.
+    """
     from scipy.stats import norm
 
-    _check_bits(bits)
+    bits = _check_bits(bits)
     if bits == 1:
         return torch.tensor([-1.0, 1.0])
     offset = 0.5 * (1 / 32 + 1 / 30)  # QLoRA's choice of the outermost quantile
@@ -79,7 +120,18 @@ def nf_codebook(bits: int):
 
 def nf_quantize(W, bits: int, *, block: int = 64):
     """NF-style quantization: each block scaled by its absolute maximum, each weight rounded
-    to the nearest level of :func:`nf_codebook`; returns the dequantized tensor."""
+    to the nearest level of :func:`nf_codebook`.
+
+    Parameters
+    ----------
+    W, bits, block
+        As in :func:`uniform_quantize`.
+
+    Returns
+    -------
+    torch.Tensor
+        The dequantized tensor, of ``W``'s shape and dtype.
+    """
     W = check_array(W, "W", ndim=(1, 2))
     code = nf_codebook(bits).to(W.device)
     Wb, pad = _blocks(W.float(), block)
@@ -93,7 +145,17 @@ _QUANTIZERS = {"nf": nf_quantize, "uniform": uniform_quantize}
 
 
 class LQDecomposition(NamedTuple):
-    """``W ≈ Q + B A`` with ``Q`` quantized; ``errors`` per iteration (weighted Frobenius)."""
+    """``W ≈ Q + B A`` with ``Q`` quantized.
+
+    Attributes
+    ----------
+    Q : torch.Tensor
+        The dequantized quantized part, d_out×d_in.
+    A, B : torch.Tensor
+        The low-rank part, r×d_in and d_out×r.
+    errors : list of float
+        ``‖D_r (W − Q − BA) D_c‖_F`` per iteration.
+    """
 
     Q: torch.Tensor
     A: torch.Tensor
@@ -111,17 +173,47 @@ def lq_decompose(W, rank: int, *, bits: int = 4, quantizer: str = "nf", block: i
     means (normalised), under which the weighted rank-r problem is solved exactly by the SVD
     of ``D_r (W − Q) D_c`` with ``D = diag(√d)``; unweighted when ``None``.
     ``A = √S Vᵀ``, ``B = U√S``.
+
+    Parameters
+    ----------
+    W : (d_out, d_in) torch.Tensor or array
+        The matrix to decompose (float16/bfloat16 are computed in float32); the result comes
+        back as the caller's kind and dtype.
+    rank : int
+        The rank ``r`` of ``BA``, at most ``min(d_out, d_in)``.
+    bits : int
+        Bit width of ``Q``, 1 to 16.
+    quantizer : {"nf", "uniform"}
+        :func:`nf_quantize` or :func:`uniform_quantize`.
+    block : int
+        The quantizer's block size.
+    n_iter : int
+        Most alternations, ``>= 1``.
+    fisher : torch.Tensor, optional
+        Non-negative d_out×d_in weights of the error (the weighted variant).
+
+    Returns
+    -------
+    LQDecomposition
+        The best iterate.
+
+    Raises
+    ------
+    ValueError
+        If an option is out of range or ``fisher`` is negative or of another shape.
     """
-    W = check_array(W, "W").float()
+    if fisher is not None:
+        check_same_kind("W", W, "fisher", fisher)
+    W, _, back = _xp.prepare(W, "W", paths=("torch",))
+    W = _xp.linalg_float(W)
     rank = check_rank(rank, "rank", min(W.shape))
-    _check_bits(bits)
-    if quantizer not in _QUANTIZERS:
-        raise ValueError(f"quantizer must be 'nf' or 'uniform'; got {quantizer!r}")
-    quant = _QUANTIZERS[quantizer]
+    bits = _check_bits(bits)
+    quant = _QUANTIZERS[check_choice(quantizer, "quantizer", tuple(_QUANTIZERS))]
+    n_iter = check_positive_int(n_iter, "n_iter")
     if fisher is None:
-        dr, dc = torch.ones(W.shape[0]), torch.ones(W.shape[1])
+        dr, dc = W.new_ones(W.shape[0]), W.new_ones(W.shape[1])
     else:
-        F = check_array(fisher, "fisher").float()
+        F = _xp.to_path(check_array(fisher, "fisher"), "torch", like=W)
         if F.shape != W.shape or bool((F < 0).any()):
             raise ValueError("fisher must be non-negative with W's shape")
         dr, dc = F.mean(1), F.mean(0)
@@ -130,9 +222,9 @@ def lq_decompose(W, rank: int, *, bits: int = 4, quantizer: str = "nf", block: i
     Q = torch.zeros_like(W)
     best, errors = None, []
     for _ in range(n_iter):
-        U, S, Vh = _xp.svd(dr[:, None] * (W - Q) * dc)
+        U, S, Vt = _xp.svd(dr[:, None] * (W - Q) * dc)
         root = S[:rank].sqrt()
-        A = root[:, None] * Vh[:rank] / dc
+        A = root[:, None] * Vt[:rank] / dc
         B = U[:, :rank] * root / dr[:, None]
         Q = quant(W - B @ A, bits, block=block)
         err = float(torch.linalg.norm(dr[:, None] * (W - Q - B @ A) * dc))
@@ -140,7 +232,7 @@ def lq_decompose(W, rank: int, *, bits: int = 4, quantizer: str = "nf", block: i
         if best is not None and err >= best[0]:
             break
         best = (err, Q, A, B)
-    return LQDecomposition(best[1], best[2], best[3], errors)
+    return back(LQDecomposition(best[1], best[2], best[3], errors))
 
 
 def allocate_bits(errors: Mapping[str, Mapping[int, float]], sizes: Mapping[str, int],
@@ -150,7 +242,26 @@ def allocate_bits(errors: Mapping[str, Mapping[int, float]], sizes: Mapping[str,
     ``errors[name][bits]`` is the error of matrix ``name`` at ``bits`` (e.g. from
     :func:`lq_decompose`), ``sizes[name]`` its number of weights, ``budget`` the allowed
     average bits per weight. Solved exactly as a 0–1 integer program (multiple-choice
-    knapsack) with :func:`scipy.optimize.milp`. Raises ``ValueError`` if infeasible.
+    knapsack) with :func:`scipy.optimize.milp`.
+
+    Parameters
+    ----------
+    errors : mapping of str to mapping of int to float
+        ``errors[name][bits]``, the candidate widths and their errors per matrix.
+    sizes : mapping of str to int
+        Weights per matrix (the same names).
+    budget : float
+        Allowed average bits per weight.
+
+    Returns
+    -------
+    dict of str to int
+        The chosen width per matrix.
+
+    Raises
+    ------
+    ValueError
+        If the names differ or no allocation meets the budget.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -172,13 +283,27 @@ def allocate_bits(errors: Mapping[str, Mapping[int, float]], sizes: Mapping[str,
 
 
 @dataclass(frozen=True)
-class LQLoRAConfig:
+class LQLoRAConfig(AdapterConfig):
     """LQ-LoRA: each target ``W`` is replaced by its quantized part ``Q`` (frozen, stored
     dequantized: the book measures error, not packed storage) and a LoRA path with scaling 1
     initialised to the low-rank part: ``Q + BA ≈ W`` at step 0 (not exactly: the
-    quantization error remains, which is the point of the method). ``bits`` is an int or a
-    mapping name → bits (e.g. from :func:`allocate_bits`); ``fisher`` maps names to Fisher
-    matrices for the weighted variant."""
+    quantization error remains, which is the point of the method); see :func:`lq_decompose`.
+
+    Attributes
+    ----------
+    rank : int
+        ``r``; at most ``min(d_out, d_in)`` of each target.
+    bits : int or mapping of str to int
+        Bit width, or one per target name (e.g. from :func:`allocate_bits`).
+    quantizer : {"nf", "uniform"}
+        The quantizer.
+    block : int
+        The quantizer's block size.
+    n_iter : int
+        Most alternations of :func:`lq_decompose`.
+    fisher : mapping of str to torch.Tensor, optional
+        Fisher matrices by target name, for the weighted variant. Not compared or hashed.
+    """
 
     rank: int = 8
     bits: int | Mapping[str, int] = 4
@@ -188,30 +313,53 @@ class LQLoRAConfig:
     fisher: Mapping[str, torch.Tensor] | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
-        if self.quantizer not in _QUANTIZERS:
-            raise ValueError(f"quantizer must be 'nf' or 'uniform'; got {self.quantizer!r}")
+        check_positive_int(self.rank, "rank")
+        for b in self.bits.values() if isinstance(self.bits, Mapping) else (self.bits,):
+            _check_bits(b)
+        check_choice(self.quantizer, "quantizer", tuple(_QUANTIZERS))
+        check_positive_int(self.block, "block")
+        check_positive_int(self.n_iter, "n_iter")
 
-    def prepare(self, targets, covariances):
+    def builders(self):
+        return {LQLoRALinear: self.build}
+
+    def prepare(self, targets):
         if isinstance(self.bits, Mapping) and set(targets) - set(self.bits):
             raise ValueError(f"bits has no entry for {sorted(set(targets) - set(self.bits))}")
         return None
 
-    def build(self, base, name, ctx) -> LQLoRALinear:
+    def build(self, base, name, state) -> LQLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         bits = self.bits[name] if isinstance(self.bits, Mapping) else self.bits
-        dec = lq_decompose(base.weight.detach(), r, bits=bits, quantizer=self.quantizer,
+        dec = lq_decompose(base.weight.detach().float(), r, bits=bits, quantizer=self.quantizer,
                            block=self.block, n_iter=self.n_iter,
                            fisher=None if self.fisher is None else self.fisher.get(name))
         layer = LQLoRALinear(base, r, bits)
-        layer.set_factors(dec.A, dec.B, residual=dec.Q)
+        layer.set_decomposition(dec)
         return layer
 
 
 class LQLoRALinear(LoRALinear):
-    """A :class:`LoRALinear` (scaling 1) on a quantized base; ``bits`` records the width."""
+    """A :class:`LoRALinear` (scaling 1) on a quantized base; ``bits`` records the width.
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The layer (its weight becomes the quantized part with :meth:`set_decomposition`).
+    rank : int
+        ``r``.
+    bits : int
+        The bit width of the quantized part.
+    """
 
     def __init__(self, base: nn.Linear, rank: int, bits: int):
         super().__init__(base, rank, 1.0)
         self.bits = bits
+
+    @torch.no_grad()
+    def set_decomposition(self, dec: LQDecomposition) -> None:
+        """Set ``lora_A``, ``lora_B`` to ``dec.A``, ``dec.B`` and replace the base weight by
+        the quantized part ``dec.Q``."""
+        self.set_factors(dec.A, dec.B)
+        self._set_base_weight(dec.Q)

@@ -22,13 +22,12 @@ rounding-level row into a unit-norm one that then counts in the disjoint mean), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
 from refimpl import _xp
-from refimpl._validation import check_array
+from refimpl._validation import check_array, check_choice, check_rate, check_same_kind
 
 __all__ = ["DRMDecomposition", "drm_decompose", "drm_merge"]
 
@@ -37,27 +36,40 @@ class DRMDecomposition(NamedTuple):
     """``ΔW_t = basis @ diag(scales[t]) @ coords[t]`` (horizontal) or
     ``coords[t] @ diag(scales[t]) @ basis`` (vertical), exact up to the dropped directions.
 
-    ``basis``: m×k (horizontal) or k×n (vertical), orthonormal; ``coords``: T×k×n or T×m×k with
-    unit-norm (or zero) rows (horizontal) or columns (vertical); ``scales``: T×k."""
+    Attributes
+    ----------
+    basis : torch.Tensor
+        m×k (horizontal) or k×n (vertical), orthonormal.
+    scales : torch.Tensor
+        T×k per-task singular values.
+    coords : torch.Tensor
+        T×k×n (horizontal) or T×m×k (vertical), with unit-norm (or zero) rows (horizontal) or
+        columns (vertical).
+    stack : str
+        ``"horizontal"`` or ``"vertical"``.
+    """
 
-    basis: torch.Tensor
-    scales: torch.Tensor
-    coords: torch.Tensor
+    basis: Any
+    scales: Any
+    coords: Any
     stack: str
 
 
-def _stacked(deltas) -> torch.Tensor:
-    if isinstance(deltas, torch.Tensor):
-        D = check_array(deltas, "deltas", ndim=3)
-    else:
-        if not isinstance(deltas, Sequence) or not deltas:
-            raise ValueError("deltas must be a non-empty list of matrices or a T×m×n tensor")
-        mats = [torch.as_tensor(check_array(d, f"deltas[{i}]")) for i, d in enumerate(deltas)]
+def _stacked(deltas):
+    """The T×m×n stack of ``deltas`` on torch (float32 or float64), and the way back to the
+    caller's kind and dtype."""
+    if isinstance(deltas, list | tuple):
+        if not deltas:
+            raise ValueError("deltas must be a non-empty list of matrices or a T×m×n array")
+        mats = [check_array(d, f"deltas[{i}]") for i, d in enumerate(deltas)]
+        for i, d in enumerate(mats[1:], 1):
+            check_same_kind("deltas[0]", mats[0], f"deltas[{i}]", d)
         if len({tuple(d.shape) for d in mats}) != 1:
             raise ValueError(f"deltas must hold matrices of one shape; got "
                              f"{[tuple(d.shape) for d in mats]}")
-        D = torch.stack(mats)
-    return D if D.dtype == torch.float64 else D.float()
+        deltas = _xp.stack(mats)
+    D, _, back = _xp.prepare(deltas, "deltas", ndim=3, paths=("torch",))
+    return _xp.linalg_float(D), back
 
 
 def drm_decompose(deltas, *, stack: str = "horizontal", rank_tol: float = 1e-2) -> DRMDecomposition:
@@ -65,7 +77,7 @@ def drm_decompose(deltas, *, stack: str = "horizontal", rank_tol: float = 1e-2) 
 
     Parameters
     ----------
-    deltas : list of torch.Tensor or torch.Tensor
+    deltas : list of matrices, or a (T, m, n) array or tensor
         ``T`` task updates of one shape m×n (fine-tuned minus pretrained weights, or LoRA
         updates ``s B A``).
     stack : {"horizontal", "vertical"}
@@ -74,20 +86,33 @@ def drm_decompose(deltas, *, stack: str = "horizontal", rank_tol: float = 1e-2) 
         Directions with singular value below ``rank_tol`` times the largest are dropped (the
         public code's 1 %); 0 keeps all ``min(m, T·n)`` directions (numerically zero ones
         included) and the decomposition is exact.
+
+    Returns
+    -------
+    DRMDecomposition
+        As the caller's kind and dtype (computed in float32 for lower precisions).
+
+    Raises
+    ------
+    ValueError
+        If ``deltas`` is empty or of mixed shapes, ``stack`` unknown or ``rank_tol`` not in
+        [0, 1).
     """
-    D = _stacked(deltas)
-    if stack not in ("horizontal", "vertical"):
-        raise ValueError(f"stack must be 'horizontal' or 'vertical'; got {stack!r}")
-    if not 0 <= rank_tol < 1:
-        raise ValueError(f"rank_tol must lie in [0, 1); got {rank_tol!r}")
+    D, back = _stacked(deltas)
+    check_choice(stack, "stack", ("horizontal", "vertical"))
+    rank_tol = check_rate(rank_tol, "rank_tol")
+    return back(_decompose(D, stack, rank_tol))
+
+
+def _decompose(D, stack, rank_tol):
     T, m, n = D.shape
     if stack == "vertical":  # the transpose of the horizontal problem
-        out = drm_decompose(D.mT, stack="horizontal", rank_tol=rank_tol)
+        out = _decompose(D.mT, "horizontal", rank_tol)
         return DRMDecomposition(out.basis.mT, out.scales, out.coords.mT, "vertical")
-    U, S, Vh = _xp.svd(D.permute(1, 0, 2).reshape(m, T * n))
+    U, S, Vt = _xp.svd(D.permute(1, 0, 2).reshape(m, T * n))
     keep = S > rank_tol * S[0] if rank_tol > 0 else torch.ones_like(S, dtype=torch.bool)
-    U, S, Vh = U[:, keep], S[keep], Vh[keep]
-    C = Vh.reshape(-1, T, n).permute(1, 0, 2)  # T × k × n
+    U, S, Vt = U[:, keep], S[keep], Vt[keep]
+    C = Vt.reshape(-1, T, n).permute(1, 0, 2)  # T × k × n
     norms = torch.linalg.vector_norm(C, dim=-1)  # T × k
     # a task whose weight on a direction is below the rank threshold has no component there
     # (renormalising its rounding-level row would blow it up to unit norm)
@@ -102,6 +127,8 @@ def drm_merge(deltas, *, drop: float = 0.0, coeffs=1.0, stack: str = "horizontal
 
     Parameters
     ----------
+    deltas : list of torch.Tensor or torch.Tensor
+        As in :func:`drm_decompose`.
     drop : float
         Fraction of the normalised coordinates (all tasks pooled) zeroed by magnitude.
     coeffs : float or sequence of T floats
@@ -110,10 +137,22 @@ def drm_merge(deltas, *, drop: float = 0.0, coeffs=1.0, stack: str = "horizontal
         Average over the tasks whose entry survived (True) or over all ``T`` tasks.
     stack, rank_tol
         As in :func:`drm_decompose`.
+
+    Returns
+    -------
+    array or tensor
+        The merged update, m×n, as the caller's kind and dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``drop`` is not in [0, 1), ``coeffs`` has the wrong length, or as
+        :func:`drm_decompose`.
     """
-    if not 0 <= drop < 1:
-        raise ValueError(f"drop must lie in [0, 1); got {drop!r}")
-    dec = drm_decompose(deltas, stack=stack, rank_tol=rank_tol)
+    D, back = _stacked(deltas)
+    check_choice(stack, "stack", ("horizontal", "vertical"))
+    drop = check_rate(drop, "drop")
+    dec = _decompose(D, stack, check_rate(rank_tol, "rank_tol"))
     C = dec.coords.clone()
     T = C.shape[0]
     if drop > 0:
@@ -121,7 +160,7 @@ def drm_merge(deltas, *, drop: float = 0.0, coeffs=1.0, stack: str = "horizontal
         mask = torch.zeros(C.numel(), dtype=torch.bool, device=C.device)
         mask[C.abs().flatten().topk(keep).indices] = True
         C = C * mask.reshape(C.shape)
-    lam = torch.as_tensor(coeffs, dtype=C.dtype).reshape(-1)
+    lam = torch.as_tensor(coeffs, dtype=C.dtype, device=C.device).reshape(-1)
     if lam.numel() not in (1, T):
         raise ValueError(f"coeffs must be a number or {T} numbers; got {lam.numel()}")
     lam = lam.expand(T)[:, None, None]
@@ -134,4 +173,4 @@ def drm_merge(deltas, *, drop: float = 0.0, coeffs=1.0, stack: str = "horizontal
     X = torch.where(torch.sign(X) == sign, X, torch.zeros_like(X))
     count = (X != 0).sum(0).clamp(min=1) if disjoint else T
     merged = X.sum(0) / count
-    return dec.basis @ merged if stack == "horizontal" else merged @ dec.basis
+    return back(dec.basis @ merged if stack == "horizontal" else merged @ dec.basis)

@@ -1,6 +1,6 @@
 """RiemannLoRA (tier B): the update lives on the manifold of rank-r matrices and is trained
 with Riemannian gradient steps, which removes the ``B → BG, A → G⁻¹A`` ambiguity of LoRA's
-factored form."""
+factored form. The optimizer is :class:`refimpl.optim.RiemannianSGD`."""
 
 from __future__ import annotations
 
@@ -10,35 +10,41 @@ import torch
 from torch import nn
 
 from refimpl import _xp
-from refimpl._validation import check_rank
-from refimpl.lora._core import AdapterLayer, adapter_layers
+from refimpl._validation import check_positive_int, check_rank
+from refimpl.lora._core import AdapterConfig, AdapterLayer
 
-__all__ = ["RiemannLoRAConfig", "RiemannLoRALinear", "RiemannianSGD"]
+__all__ = ["RiemannLoRAConfig", "RiemannLoRALinear"]
 
 
 @dataclass(frozen=True)
-class RiemannLoRAConfig:
+class RiemannLoRAConfig(AdapterConfig):
     """RiemannLoRA: ``ΔW = U S Vᵀ`` on the manifold of rank-``r`` matrices (``U``, ``V``
-    orthonormal, ``S`` r×r), trained with :class:`RiemannianSGD`. The starting point is the
-    top-``r`` SVD part of ``W`` with the residual frozen (so the output is unchanged at step 0;
-    the paper's gradient-based starting point is not implemented). The trainable tensors are
-    the tangent coordinates ``(Ṡ, U_p, V_p)``, ``r² + r(d_in + d_out)`` numbers per layer, which
-    are zero after every step."""
+    orthonormal, ``S`` r×r), trained with :class:`refimpl.optim.RiemannianSGD`. The starting
+    point is the top-``r`` SVD part of ``W`` with the residual frozen (so the output is
+    unchanged at step 0; the paper's gradient-based starting point is not implemented). The
+    trainable tensors are the tangent coordinates ``(Ṡ, U_p, V_p)``, ``r² + r(d_in + d_out)``
+    numbers per layer, which are zero after every step.
+
+    Attributes
+    ----------
+    rank : int
+        ``r``; at most ``min(d_out, d_in)`` of each target.
+    """
 
     rank: int = 8
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
+        check_positive_int(self.rank, "rank")
 
-    def prepare(self, targets, covariances):
-        return None
+    def builders(self):
+        return {RiemannLoRALinear: self.build}
 
-    def build(self, base, name, ctx) -> RiemannLoRALinear:
+    def build(self, base, name, state) -> RiemannLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         W = base.weight.detach()
-        U, S, Vh = _xp.svd(W.to(torch.promote_types(W.dtype, torch.float32)))
-        return RiemannLoRALinear(base, U[:, :r], torch.diag(S[:r]), Vh[:r].mT)
+        U, S, Vt = _xp.svd(W.to(torch.promote_types(W.dtype, torch.float32)))
+        return RiemannLoRALinear(base, U[:, :r], torch.diag(S[:r]), Vt[:r].mT)
 
 
 class RiemannLoRALinear(AdapterLayer):
@@ -46,7 +52,16 @@ class RiemannLoRALinear(AdapterLayer):
     buffers and the tangent coordinates ``tangent_S``, ``tangent_U``, ``tangent_V`` as
     parameters (zero between steps). At zero tangent coordinates their gradients are
     ``UᵀGV``, ``GV`` and ``GᵀU`` for the Euclidean gradient ``G = ∂L/∂ΔW``, which is all a
-    Riemannian step needs (``G`` itself is never formed)."""
+    Riemannian step needs (``G`` itself is never formed). The base weight holds the residual
+    ``W − U S Vᵀ``. Implements :class:`refimpl.optim.Retractable`.
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    U, S, V : torch.Tensor
+        The starting point: d_out×r and d_in×r with orthonormal columns, S r×r.
+    """
 
     extra_state_names = ("U", "S", "V")
 
@@ -60,8 +75,7 @@ class RiemannLoRALinear(AdapterLayer):
         self.tangent_S = nn.Parameter(torch.zeros(r, r, **f))
         self.tangent_U = nn.Parameter(torch.zeros(self.out_features, r, **f))
         self.tangent_V = nn.Parameter(torch.zeros(self.in_features, r, **f))
-        with torch.no_grad():
-            base.weight.data = (base.weight.to(U.dtype) - U @ S @ V.mT).to(**f)
+        self._subtract_from_base(self.delta_weight())
 
     def adapter_forward(self, x, base_out):
         xV = x @ self.V
@@ -72,10 +86,20 @@ class RiemannLoRALinear(AdapterLayer):
         U, V = self.U, self.V
         return U @ (self.S + self.tangent_S) @ V.mT + self.tangent_U @ V.mT + U @ self.tangent_V.mT
 
+    def tangent_parameters(self) -> tuple[nn.Parameter, ...]:
+        """``(tangent_S, tangent_U, tangent_V)``."""
+        return self.tangent_S, self.tangent_U, self.tangent_V
+
     @torch.no_grad()
     def riemannian_gradient(self):
         """Tangent representation ``(Ṡ, U_p, V_p)`` of the projected gradient
-        ``P_T(G) = U Ṡ Vᵀ + U_p Vᵀ + U V_pᵀ`` with ``U_pᵀU = 0``, ``V_pᵀV = 0``."""
+        ``P_T(G) = U Ṡ Vᵀ + U_p Vᵀ + U V_pᵀ`` with ``U_pᵀU = 0``, ``V_pᵀV = 0``.
+
+        Raises
+        ------
+        RuntimeError
+            If the tangent coordinates have no gradient yet.
+        """
         GV, GtU = self.tangent_U.grad, self.tangent_V.grad
         if GV is None or GtU is None:
             raise RuntimeError("no gradient: run backward first")
@@ -94,37 +118,10 @@ class RiemannLoRALinear(AdapterLayer):
         core[:r, :r] = self.S - lr * Sdot
         core[:r, r:] = -lr * Rv.mT
         core[r:, :r] = -lr * Ru
-        Uc, sc, Vhc = _xp.svd(core)
+        Uc, sc, Vtc = _xp.svd(core)
         self.U.copy_(torch.cat([self.U, Qu], 1) @ Uc[:, :r])
-        self.V.copy_(torch.cat([self.V, Qv], 1) @ Vhc[:r].mT)
+        self.V.copy_(torch.cat([self.V, Qv], 1) @ Vtc[:r].mT)
         self.S.copy_(torch.diag(sc[:r]))
-        for p in (self.tangent_S, self.tangent_U, self.tangent_V):
+        for p in self.tangent_parameters():
             p.zero_()
             p.grad = None
-
-
-class RiemannianSGD(torch.optim.Optimizer):
-    """Riemannian gradient descent for the :class:`RiemannLoRALinear` layers of ``model``:
-    each ``step()`` retracts every layer along its projected gradient with step ``lr``.
-    Other trainable parameters of the model are not touched (give them their own optimizer)."""
-
-    def __init__(self, model: nn.Module, lr: float = 1e-2):
-        if not lr > 0:
-            raise ValueError(f"lr must be positive; got {lr!r}")
-        self.layers = [m for m in adapter_layers(model).values()
-                       if isinstance(m, RiemannLoRALinear)]
-        if not self.layers:
-            raise ValueError("model has no RiemannLoRALinear layers")
-        params = [p for m in self.layers for p in (m.tangent_S, m.tangent_U, m.tangent_V)]
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        lr = self.param_groups[0]["lr"]
-        for layer in self.layers:
-            layer.retract_(lr)
-        return loss

@@ -10,9 +10,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from refimpl._validation import check_rank
-from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
-from refimpl.lora.lora import ScaledConfig, _check_alpha, _scale, pissa_factors
+from refimpl._validation import check_divides, check_positive_int, check_rank
+from refimpl.lora._core import (
+    AdapterLayer,
+    ScaledConfig,
+    kaiming_uniform,
+    scaling_factor,
+    torch_generator,
+)
+from refimpl.lora.lora import pissa_factors
 
 __all__ = [
     "BlockLoRAConfig",
@@ -26,22 +32,31 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LoTRConfig(ScaledConfig):
-    """LoTR: the updates of all wrapped layers form a Tucker-2 tensor,
-    ``ΔW_l = s·B G_l A`` with ``A`` (r×d_in) and ``B`` (d_out×r) shared by every layer and a
-    core ``G_l`` (r×r) per layer, all trained; ``s = α/r``. All targets must have the same
-    shape. Initialisation: ``A`` Kaiming-uniform, ``G_l = I``, ``B = 0`` (output unchanged at
-    step 0). Trainable: ``r(d_in + d_out) + L r²`` for ``L`` layers."""
+    """LoTR: the updates of all wrapped layers form a Tucker-2 tensor
+    (:class:`refimpl.tensor.Tucker2`), ``ΔW_l = s·B G_l A`` with ``A`` (r×d_in) and ``B``
+    (d_out×r) shared by every layer and a core ``G_l`` (r×r) per layer, all trained;
+    ``s = α/r``. All targets must have the same shape. Initialisation: ``A`` Kaiming-uniform,
+    ``G_l = I``, ``B = 0`` (output unchanged at step 0). Trainable: ``r(d_in + d_out) + L r²``
+    for ``L`` layers.
+
+    Attributes
+    ----------
+    rank : int
+        ``r``; at most ``min(d_out, d_in)`` of the targets (they share one shape).
+    alpha : float, optional
+        As in :class:`~refimpl.lora.LoRAConfig`.
+    seed : int, numpy.random.Generator, torch.Generator or None
+        Randomness of ``A``'s initialisation.
+    """
 
     rank: int = 8
     alpha: float | None = None
     seed: Any = 0
 
-    def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
-        if self.alpha is not None:
-            _check_alpha(self.alpha)
+    def builders(self):
+        return {LoTRLinear: self.build}
 
-    def prepare(self, targets, covariances):
+    def prepare(self, targets):
         shapes = {tuple(m.weight.shape) for m in targets.values()}
         if len(shapes) != 1:
             raise ValueError(f"LoTR shares its factors, so all targets need one shape; got "
@@ -51,15 +66,27 @@ class LoTRConfig(ScaledConfig):
         ref = next(iter(targets.values())).weight
         A = kaiming_uniform((r, d_in), torch_generator(self.seed), device=ref.device,
                             dtype=ref.dtype)
-        return {"A": nn.Parameter(A), "B": nn.Parameter(torch.zeros(d_out, r, device=ref.device,
-                                                                    dtype=ref.dtype))}
+        B = torch.zeros(d_out, r, device=ref.device, dtype=ref.dtype)
+        return nn.Parameter(A), nn.Parameter(B)
 
-    def build(self, base, name, ctx) -> LoTRLinear:
-        return LoTRLinear(base, ctx["A"], ctx["B"], self.scaling)
+    def build(self, base, name, shared) -> LoTRLinear:
+        A, B = shared
+        return LoTRLinear(base, A, B, self.scaling)
 
 
 class LoTRLinear(AdapterLayer):
-    """``y = base(x) + s·((x Aᵀ) Gᵀ) Bᵀ`` with ``lotr_A``, ``lotr_B`` shared parameters."""
+    """``y = base(x) + s·((x Aᵀ) Gᵀ) Bᵀ`` with ``lotr_A``, ``lotr_B`` shared parameters and
+    ``lotr_G`` (r×r, identity at init) its own.
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    A, B : torch.nn.Parameter
+        The shared factors, r×d_in and d_out×r (the same objects in every layer).
+    scaling : float
+        ``s``.
+    """
 
     def __init__(self, base: nn.Linear, A: nn.Parameter, B: nn.Parameter, scaling: float):
         super().__init__(base)
@@ -75,12 +102,24 @@ class LoTRLinear(AdapterLayer):
 
 
 @dataclass(frozen=True)
-class NoRAConfig:
+class NoRAConfig(ScaledConfig):
     """NoRA (our reading of the abstract): the outer factors ``B₀ = U_r√S_r``,
     ``A₀ = √S_r V_rᵀ`` come from the top-``r`` SVD of ``W`` and stay frozen; an inner LoRA of
     rank ``inner_rank`` acts between them, ``ΔW = s·B₀ (b a) A₀`` with ``a`` Kaiming-uniform
     and ``b = 0``, ``s = α/r_inner``. The base weight is unchanged. Trainable:
-    ``2 r r_inner`` per layer."""
+    ``2 r r_inner`` per layer.
+
+    Attributes
+    ----------
+    rank : int
+        ``r`` of the outer factors; at most ``min(d_out, d_in)`` of each target.
+    inner_rank : int
+        ``r_inner``, at most ``rank``.
+    alpha : float, optional
+        ``α`` (``None``: ``α = r_inner``).
+    seed : int, numpy.random.Generator, torch.Generator or None
+        Randomness of ``a``'s initialisation.
+    """
 
     rank: int = 16
     inner_rank: int = 4
@@ -88,29 +127,43 @@ class NoRAConfig:
     seed: Any = 0
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
+        super().__post_init__()
         check_rank(self.inner_rank, "inner_rank", self.rank, what="rank")
-        if self.alpha is not None:
-            _check_alpha(self.alpha)
 
     @property
     def scaling(self) -> float:
-        r = self.inner_rank
-        return _scale(r, r if self.alpha is None else self.alpha, False)
+        """``α/r_inner``."""
+        return scaling_factor(self.inner_rank, self.alpha)
 
-    def prepare(self, targets, covariances):
-        return {"gen": torch_generator(self.seed)}
+    def builders(self):
+        return {NoRALinear: self.build}
 
-    def build(self, base, name, ctx) -> NoRALinear:
+    def prepare(self, targets):
+        return torch_generator(self.seed)
+
+    def build(self, base, name, gen) -> NoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
-        A0, B0, _ = pissa_factors(base.weight.detach(), r, 1.0)
-        a = kaiming_uniform((self.inner_rank, r), ctx["gen"])
+        A0, B0, _ = pissa_factors(base.weight.detach().float(), r, 1.0)
+        a = kaiming_uniform((self.inner_rank, r), gen)
         return NoRALinear(base, A0, B0, a, self.scaling)
 
 
 class NoRALinear(AdapterLayer):
-    """``y = base(x) + s·(((x A₀ᵀ) aᵀ) bᵀ) B₀ᵀ`` with trainable ``inner_a``, ``inner_b``."""
+    """``y = base(x) + s·(((x A₀ᵀ) aᵀ) bᵀ) B₀ᵀ`` with trainable ``inner_a`` (r_inner×r) and
+    ``inner_b`` (r×r_inner, zero at init).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    A0, B0 : torch.Tensor
+        The frozen outer factors, r×d_in and d_out×r.
+    a : torch.Tensor
+        The initial ``inner_a``.
+    scaling : float
+        ``s``.
+    """
 
     def __init__(self, base: nn.Linear, A0, B0, a, scaling: float):
         super().__init__(base)
@@ -141,10 +194,21 @@ class BlockLoRAConfig(ScaledConfig):
     with ``x = (x₁, …, x_n)`` the input cut into the same blocks: the ``n`` products with the
     blocks of ``A`` become ``n − 1`` vector additions and one product with ``A₀``. ``B``
     (d_out×r) is zero at init (output unchanged at step 0), ``A₀`` Kaiming-uniform with fan-in
-    ``d_in/n``; ``s = α/r``. ``n_blocks`` must divide every target's ``d_in``. Trainable:
-    ``r(d_in/n + d_out)`` per layer; ``rank(ΔW) ≤ r`` as for LoRA. (The paper's own partition
-    may differ in detail — its method section was not available to us; the abstract fixes
-    only "partition LoRA's factors into sub-matrices and share all down-projection blocks".)
+    ``d_in/n``; ``s = α/r``. Trainable: ``r(d_in/n + d_out)`` per layer; ``rank(ΔW) ≤ r`` as
+    for LoRA. (The paper's own partition may differ in detail — its method section was not
+    available to us; the abstract fixes only "partition LoRA's factors into sub-matrices and
+    share all down-projection blocks".)
+
+    Attributes
+    ----------
+    rank : int
+        ``r``; at most ``min(d_out, d_in/n_blocks)`` of each target.
+    n_blocks : int
+        ``n``; must divide every target's ``d_in``.
+    alpha : float, optional
+        As in :class:`~refimpl.lora.LoRAConfig`.
+    seed : int, numpy.random.Generator, torch.Generator or None
+        Randomness of ``A₀``'s initialisation.
     """
 
     rank: int = 8
@@ -153,30 +217,41 @@ class BlockLoRAConfig(ScaledConfig):
     seed: Any = 0
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
-        check_rank(self.n_blocks, "n_blocks", 2**31)
-        if self.alpha is not None:
-            _check_alpha(self.alpha)
+        super().__post_init__()
+        check_positive_int(self.n_blocks, "n_blocks")
 
-    def prepare(self, targets, covariances):
-        bad = {n: m.in_features for n, m in targets.items() if m.in_features % self.n_blocks}
-        if bad:
-            raise ValueError(f"n_blocks={self.n_blocks} must divide d_in of every target; got "
-                             f"{bad}")
-        return {"gen": torch_generator(self.seed)}
+    def builders(self):
+        return {BlockLoRALinear: self.build}
 
-    def build(self, base, name, ctx) -> BlockLoRALinear:
+    def prepare(self, targets):
+        for name, m in targets.items():
+            check_divides(self.n_blocks, "n_blocks", m.in_features, f"d_in of {name}")
+        return torch_generator(self.seed)
+
+    def build(self, base, name, gen) -> BlockLoRALinear:
         d_out, d_in = base.weight.shape
         block = d_in // self.n_blocks
         r = check_rank(self.rank, "rank", min(block, d_out),
                        what=f"min(d_out, d_in/n_blocks) of {name}")
-        A0 = kaiming_uniform((r, block), ctx["gen"])
+        A0 = kaiming_uniform((r, block), gen)
         return BlockLoRALinear(base, A0, self.n_blocks, self.scaling)
 
 
 class BlockLoRALinear(AdapterLayer):
     """``y = base(x) + s·(A₀ Σᵢ xᵢ)ᵀ Bᵀ`` with trainable ``block_A`` (r×d_in/n) and ``block_B``
-    (d_out×r)."""
+    (d_out×r, zero at init).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    A0 : torch.Tensor
+        The initial shared block, r×(d_in/n_blocks).
+    n_blocks : int
+        ``n``.
+    scaling : float
+        ``s``.
+    """
 
     def __init__(self, base: nn.Linear, A0, n_blocks: int, scaling: float):
         super().__init__(base)

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from refimpl import _xp
-from refimpl._validation import check_rank
-from refimpl.lora._core import AdapterLayer
+from refimpl._validation import check_choice, check_nonnegative_int, check_positive_int, check_rank
+from refimpl.lora._core import AdapterConfig, AdapterLayer, EnergyRankConfig, energy_rank
 from refimpl.seeding import as_generator
 
 __all__ = [
@@ -22,103 +22,122 @@ __all__ = [
     "SVFTLinear",
     "SVFitConfig",
     "SVFitLinear",
-    "energy_rank",
     "svft_pattern",
 ]
 
-
-def energy_rank(values, tau: float) -> int:
-    """Smallest ``r`` with ``Σ_{i≤r} vᵢ² ≥ τ Σ vᵢ²`` (``values`` sorted decreasingly)."""
-    if not 0 < tau <= 1:
-        raise ValueError(f"the energy threshold must lie in (0, 1]; got {tau!r}")
-    e = np.cumsum(np.asarray(_xp.to_numpy(values), dtype=np.float64) ** 2)
-    return int(min(np.searchsorted(e, tau * e[-1] * (1 - 1e-12)) + 1, e.size))
-
-
-def _check_tau(tau):
-    if not isinstance(tau, float | int) or not 0 < tau <= 1:
-        raise ValueError(f"energy must lie in (0, 1]; got {tau!r}")
-
-
-class _EnergyRankConfig:
-    """Base of the configs whose rank is given (``rank``) or chosen by an ``energy`` fraction."""
-
-    def __post_init__(self):
-        if self.rank is not None:
-            check_rank(self.rank, "rank", 2**31)
-        _check_tau(self.energy)
-
-    def prepare(self, targets, covariances):
-        return None
+_PATTERNS = ("diagonal", "banded", "random", "topk")
 
 
 @dataclass(frozen=True)
-class SVFitConfig(_EnergyRankConfig):
+class SVFitConfig(EnergyRankConfig):
     """SVFit: ``W = U S Vᵀ``; the top-``r`` singular values ``σ`` are trained, the singular
     vectors frozen: ``W' = W_res + U_r diag(σ) V_rᵀ`` with ``W_res = W − U_r S_r V_rᵀ`` and
-    ``σ`` initialised to ``S_r`` (output unchanged). ``r`` is given, or the smallest rank
-    holding ``energy`` of ``‖W‖_F²``. Trainable ``r`` per layer."""
+    ``σ`` initialised to ``S_r`` (output unchanged). Trainable ``r`` per layer.
+
+    Attributes
+    ----------
+    rank : int, optional
+        ``r``; at most ``min(d_out, d_in)`` of each target. ``None``: the smallest rank
+        holding ``energy`` of ``‖W‖_F²`` (:func:`refimpl.lora.energy_rank`), per layer.
+    energy : float
+        The energy fraction in (0, 1] used when ``rank`` is ``None``.
+    """
 
     rank: int | None = None
     energy: float = 0.99
 
-    def build(self, base, name, ctx) -> SVFitLinear:
+    def builders(self):
+        return {SVFitLinear: self.build}
+
+    def build(self, base, name, state) -> SVFitLinear:
         W = base.weight.detach().float()
-        U, S, Vh = _xp.svd(W)
+        U, S, Vt = _xp.svd(W)
         r = energy_rank(S, self.energy) if self.rank is None else check_rank(
             self.rank, "rank", min(W.shape), what=f"min(d_out, d_in) of {name}")
-        return SVFitLinear(base, U[:, :r], S[:r], Vh[:r])
+        return SVFitLinear(base, U[:, :r], S[:r], Vt[:r])
 
 
 class SVFitLinear(AdapterLayer):
-    """``y = base(x) + ((x V_r) ⊙ σ) U_rᵀ`` on the residual base, ``sigma`` trainable."""
+    """``y = base(x) + ((x V_r) ⊙ σ) U_rᵀ`` on the residual base, ``sigma`` trainable.
 
-    def __init__(self, base: nn.Linear, U, S, Vh):
+    The base weight is replaced by ``W − U_r diag(S_r) V_rᵀ``.
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    U, S, Vt : torch.Tensor
+        The top-``r`` singular triplets of its weight: d_out×r, (r,), r×d_in.
+    """
+
+    def __init__(self, base: nn.Linear, U, S, Vt):
         super().__init__(base)
         f = self._factory()
         self.register_buffer("U", U.to(**f).contiguous(), persistent=False)
-        self.register_buffer("Vh", Vh.to(**f).contiguous(), persistent=False)
+        self.register_buffer("Vt", Vt.to(**f).contiguous(), persistent=False)
         self.sigma = nn.Parameter(S.to(**f).clone())
-        with torch.no_grad():
-            base.weight.data = (base.weight.float() - (U * S) @ Vh).to(**f)
+        self._subtract_from_base(self.delta_weight())
 
     def adapter_forward(self, x, base_out):
-        return base_out + ((x @ self.Vh.mT) * self.sigma) @ self.U.mT
+        return base_out + ((x @ self.Vt.mT) * self.sigma) @ self.U.mT
 
     def delta_weight(self):
-        return (self.U.float() * self.sigma.float()) @ self.Vh.float()
+        return (self.U.float() * self.sigma.float()) @ self.Vt.float()
 
 
-def svft_pattern(n: int, pattern: str, *, width: int = 1, k: int | None = None, U=None, Vh=None,
+def svft_pattern(n: int, pattern: str, *, width: int = 1, k: int | None = None, U=None, Vt=None,
                  seed=None):
     """Positions ``(rows, cols)`` of SVFT's trainable entries in the n×n core.
 
-    ``"diagonal"``: the n diagonal entries; ``"banded"``: ``|i − j| ≤ width``,
-    ``n(2w+1) − w(w+1)`` entries; ``"random"``: the diagonal plus ``k`` distinct off-diagonal
-    positions drawn from ``seed``; ``"topk"``: the diagonal plus the ``k`` off-diagonal
-    positions with the largest ``|⟨uᵢ, vⱼ⟩|`` (square weights only, where left and right
-    singular vectors live in the same space).
+    Parameters
+    ----------
+    n : int
+        The size of the core (the number of singular triplets).
+    pattern : {"diagonal", "banded", "random", "topk"}
+        ``"diagonal"``: the n diagonal entries; ``"banded"``: ``|i − j| ≤ width``,
+        ``n(2w+1) − w(w+1)`` entries; ``"random"``: the diagonal plus ``k`` distinct
+        off-diagonal positions drawn from ``seed``; ``"topk"``: the diagonal plus the ``k``
+        off-diagonal positions with the largest ``|⟨uᵢ, vⱼ⟩|`` (square weights only, where
+        left and right singular vectors live in the same space).
+    width : int
+        Half-width of ``"banded"``, ``>= 0``.
+    k : int, optional
+        Off-diagonal entries of ``"random"`` and ``"topk"`` (required there), at most
+        ``n(n − 1)``. A count of entries, not a rank.
+    U, Vt : torch.Tensor, optional
+        The singular vectors (n columns of ``U``, n rows of ``Vt``) for ``"topk"``.
+    seed : int, numpy.random.Generator or None
+        Randomness of ``"random"``.
+
+    Returns
+    -------
+    rows, cols : numpy.ndarray
+        The positions, the diagonal first for ``"random"`` and ``"topk"``.
+
+    Raises
+    ------
+    ValueError
+        If an option is out of range, ``k`` missing, or ``U``/``Vt`` missing or not of a square
+        weight for ``"topk"``.
     """
+    n = check_positive_int(n, "n")
+    check_choice(pattern, "pattern", _PATTERNS)
+    width = check_nonnegative_int(width, "width")
     if pattern == "diagonal":
         i = np.arange(n)
         return i, i
     if pattern == "banded":
-        if not isinstance(width, int) or width < 0:
-            raise ValueError(f"width must be a non-negative integer; got {width!r}")
         i, j = np.nonzero(np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= width)
         return i, j
-    if pattern not in ("random", "topk"):
-        raise ValueError(f"pattern must be 'diagonal', 'banded', 'random' or 'topk'; "
-                         f"got {pattern!r}")
-    if k is None or not 0 <= k <= n * (n - 1):
+    if k is None or check_nonnegative_int(k, "k") > n * (n - 1):
         raise ValueError(f"k must be given, between 0 and n(n-1) = {n * (n - 1)}; got {k!r}")
     off = np.flatnonzero(~np.eye(n, dtype=bool))
     if pattern == "random":
         pick = as_generator(seed).choice(off, size=k, replace=False)
     else:
-        if U is None or Vh is None or U.shape[0] != Vh.shape[1]:
-            raise ValueError("pattern 'topk' needs U and Vh of a square weight")
-        score = np.abs(_xp.to_numpy((U.mT @ Vh.mT).float())).ravel()[off]
+        if U is None or Vt is None or U.shape[0] != Vt.shape[1]:
+            raise ValueError("pattern 'topk' needs U and Vt of a square weight")
+        score = np.abs(_xp.to_numpy((U.mT @ Vt.mT).float())).ravel()[off]
         pick = off[np.argsort(-score, kind="stable")[:k]]
     i = np.concatenate([np.arange(n), pick // n])
     j = np.concatenate([np.arange(n), pick % n])
@@ -126,11 +145,24 @@ def svft_pattern(n: int, pattern: str, *, width: int = 1, k: int | None = None, 
 
 
 @dataclass(frozen=True)
-class SVFTConfig:
+class SVFTConfig(AdapterConfig):
     """SVFT: ``W = U(Σ + M)Vᵀ`` with the thin SVD frozen and the sparse core ``M`` trained
     on a fixed pattern (see :func:`svft_pattern`). ``M`` starts at zero, so the output is
     unchanged at step 0 (the authors' code adds a gated nonzero update at init; this
-    implementation does not)."""
+    implementation does not).
+
+    Attributes
+    ----------
+    pattern : {"diagonal", "banded", "random", "topk"}
+        The trainable positions of ``M``.
+    width : int
+        Half-width of ``"banded"`` (and, when ``k`` is ``None``, the band whose off-diagonal
+        count ``"random"`` and ``"topk"`` match).
+    k : int, optional
+        Off-diagonal entries of ``"random"`` and ``"topk"``.
+    seed : int, numpy.random.Generator or None
+        Randomness of ``"random"``.
+    """
 
     pattern: str = "banded"
     width: int = 1
@@ -138,36 +170,47 @@ class SVFTConfig:
     seed: Any = 0
 
     def __post_init__(self):
-        if self.pattern not in ("diagonal", "banded", "random", "topk"):
-            raise ValueError(f"pattern must be 'diagonal', 'banded', 'random' or 'topk'; "
-                             f"got {self.pattern!r}")
-        if not isinstance(self.width, int) or self.width < 0:
-            raise ValueError(f"width must be a non-negative integer; got {self.width!r}")
+        check_choice(self.pattern, "pattern", _PATTERNS)
+        check_nonnegative_int(self.width, "width")
+        if self.k is not None:
+            check_nonnegative_int(self.k, "k")
 
-    def prepare(self, targets, covariances):
-        return {"rng": as_generator(self.seed)}
+    def builders(self):
+        return {SVFTLinear: self.build}
 
-    def build(self, base, name, ctx) -> SVFTLinear:
+    def prepare(self, targets):
+        return as_generator(self.seed)
+
+    def build(self, base, name, rng) -> SVFTLinear:
         W = base.weight.detach().float()
-        U, _, Vh = _xp.svd(W)
+        U, _, Vt = _xp.svd(W)
         n = U.shape[1]
         k = self.k
         if self.pattern in ("random", "topk") and k is None:
             k = len(svft_pattern(n, "banded", width=self.width)[0]) - n
-        rows, cols = svft_pattern(n, self.pattern, width=self.width, k=k, U=U, Vh=Vh,
-                                  seed=ctx["rng"])
-        return SVFTLinear(base, U, Vh, rows, cols)
+        rows, cols = svft_pattern(n, self.pattern, width=self.width, k=k, U=U, Vt=Vt, seed=rng)
+        return SVFTLinear(base, U, Vt, rows, cols)
 
 
 class SVFTLinear(AdapterLayer):
-    """``y = base(x) + ((x V) Mᵀ) Uᵀ`` with ``M`` scattered from the trainable ``values``."""
+    """``y = base(x) + ((x V) Mᵀ) Uᵀ`` with ``M`` scattered from the trainable ``values``.
 
-    def __init__(self, base: nn.Linear, U, Vh, rows, cols):
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    U, Vt : torch.Tensor
+        The thin SVD's singular vectors of its weight, d_out×n and n×d_in.
+    rows, cols : array of int
+        The positions of the trainable entries of the n×n core (:func:`svft_pattern`).
+    """
+
+    def __init__(self, base: nn.Linear, U, Vt, rows, cols):
         super().__init__(base)
         f = self._factory()
         self.n = U.shape[1]
         self.register_buffer("U", U.to(**f).contiguous(), persistent=False)
-        self.register_buffer("Vh", Vh.to(**f).contiguous(), persistent=False)
+        self.register_buffer("Vt", Vt.to(**f).contiguous(), persistent=False)
         flat = torch.as_tensor(np.asarray(rows) * self.n + np.asarray(cols), dtype=torch.long)
         self.register_buffer("index", flat.to(f["device"]))
         self.values = nn.Parameter(torch.zeros(flat.numel(), **f))
@@ -175,27 +218,39 @@ class SVFTLinear(AdapterLayer):
     extra_state_names = ("index",)
 
     def core(self):
+        """The n×n core ``M``."""
         M = self.values.new_zeros(self.n * self.n)
         return M.index_put((self.index,), self.values, accumulate=True).view(self.n, self.n)
 
     def adapter_forward(self, x, base_out):
-        return base_out + ((x @ self.Vh.mT) @ self.core().mT) @ self.U.mT
+        return base_out + ((x @ self.Vt.mT) @ self.core().mT) @ self.U.mT
 
     def delta_weight(self):
-        return self.U.float() @ self.core().float() @ self.Vh.float()
+        return self.U.float() @ self.core().float() @ self.Vt.float()
 
 
 @dataclass(frozen=True)
-class QRLoRAConfig(_EnergyRankConfig):
+class QRLoRAConfig(EnergyRankConfig):
     """QR-LoRA: pivoted QR ``W P = Q R`` (:func:`refimpl.linalg.cpqr`);
     ``ΔW = Σᵢ λᵢ Qᵢ (R Pᵀ)ᵢ`` over the first ``r`` columns of ``Q`` and rows of ``R Pᵀ``, only
-    ``λ`` (r scalars, zero at init) trained. ``r`` is given, or the smallest rank whose
-    ``|diag R|²`` reaches the fraction ``energy``."""
+    ``λ`` (r scalars, zero at init) trained.
+
+    Attributes
+    ----------
+    rank : int, optional
+        ``r``; at most ``min(d_out, d_in)`` of each target. ``None``: the smallest rank whose
+        ``|diag R|²`` reaches the fraction ``energy`` (:func:`refimpl.lora.energy_rank`).
+    energy : float
+        The energy fraction in (0, 1] used when ``rank`` is ``None``.
+    """
 
     rank: int | None = None
     energy: float = 0.9
 
-    def build(self, base, name, ctx) -> QRLoRALinear:
+    def builders(self):
+        return {QRLoRALinear: self.build}
+
+    def build(self, base, name, state) -> QRLoRALinear:
         from refimpl.linalg import cpqr
 
         # the decomposition runs once per layer: use the compiled (Numba) path in float64
@@ -210,7 +265,15 @@ class QRLoRAConfig(_EnergyRankConfig):
 
 
 class QRLoRALinear(AdapterLayer):
-    """``y = base(x) + ((x (RPᵀ)_rᵀ) ⊙ λ) Q_rᵀ`` with trainable ``lam`` (r)."""
+    """``y = base(x) + ((x (RPᵀ)_rᵀ) ⊙ λ) Q_rᵀ`` with trainable ``lam`` (r, zero at init).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    Q, RPt : torch.Tensor
+        The first ``r`` columns of ``Q`` (d_out×r) and rows of ``R Pᵀ`` (r×d_in).
+    """
 
     def __init__(self, base: nn.Linear, Q, RPt):
         super().__init__(base)

@@ -8,14 +8,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from refimpl._validation import check_rank
-from refimpl.lora._core import AdapterLayer, kaiming_uniform, torch_generator
+from refimpl._validation import check_positive_int, check_rank
+from refimpl.lora._core import AdapterConfig, AdapterLayer, kaiming_uniform, torch_generator
 
 __all__ = ["VeRAConfig", "VeRALinear"]
 
 
 @dataclass(frozen=True)
-class VeRAConfig:
+class VeRAConfig(AdapterConfig):
     """VeRA ``h = W₀x + Λ_b B Λ_d A x``.
 
     ``A`` (r×max d_in) and ``B`` (max d_out×r) are drawn once from ``seed`` (Kaiming-uniform)
@@ -23,6 +23,15 @@ class VeRAConfig:
     ``B[:d_out]``; ``d`` (r, init ``d_initial``) and ``b`` (d_out, init 0) are trained:
     ``r + d_out`` per layer. The shared matrices are not saved by
     :func:`refimpl.lora.save_adapter`: they are regenerated from ``seed``.
+
+    Attributes
+    ----------
+    rank : int
+        ``r``; at most ``min(d_out, d_in)`` of each target.
+    d_initial : float
+        Initial value of every entry of ``d``.
+    seed : int, numpy.random.Generator, torch.Generator or None
+        Randomness of the shared ``A`` and ``B``.
     """
 
     rank: int = 256
@@ -30,9 +39,12 @@ class VeRAConfig:
     seed: Any = 0
 
     def __post_init__(self):
-        check_rank(self.rank, "rank", 2**31)
+        check_positive_int(self.rank, "rank")
 
-    def prepare(self, targets, covariances):
+    def builders(self):
+        return {VeRALinear: self.build}
+
+    def prepare(self, targets):
         max_in = max(m.in_features for m in targets.values())
         max_out = max(m.out_features for m in targets.values())
         for name, m in targets.items():
@@ -41,15 +53,27 @@ class VeRAConfig:
         g = torch_generator(self.seed)
         A = kaiming_uniform((self.rank, max_in), g)
         B = kaiming_uniform((max_out, self.rank), g)
-        return {"A": A, "B": B}
+        return A, B
 
-    def build(self, base: nn.Linear, name: str, ctx) -> VeRALinear:
+    def build(self, base: nn.Linear, name: str, shared) -> VeRALinear:
+        A, B = shared
         d_out, d_in = base.weight.shape
-        return VeRALinear(base, ctx["A"][:, :d_in], ctx["B"][:d_out], self.d_initial)
+        return VeRALinear(base, A[:, :d_in], B[:d_out], self.d_initial)
 
 
 class VeRALinear(AdapterLayer):
-    """``y = base(x) + b ⊙ ((d ⊙ (x Aᵀ)) Bᵀ)`` with trainable ``vera_d`` and ``vera_b``."""
+    """``y = base(x) + b ⊙ ((d ⊙ (x Aᵀ)) Bᵀ)`` with trainable ``vera_d`` (r) and ``vera_b``
+    (d_out, zero at init).
+
+    Parameters
+    ----------
+    base : torch.nn.Linear
+        The frozen layer.
+    A, B : torch.Tensor
+        The frozen projections, r×d_in and d_out×r.
+    d_initial : float
+        Initial value of every entry of ``vera_d``.
+    """
 
     def __init__(self, base: nn.Linear, A, B, d_initial: float = 0.1):
         super().__init__(base)

@@ -5,9 +5,10 @@ import copy
 
 import pytest
 import torch
-from lora_models import TinyAttention
 
 from refimpl import lora
+
+from .lora_models import TinyAttention
 
 H, DH, D = 3, 4, 12
 
