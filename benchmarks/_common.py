@@ -1,4 +1,7 @@
-"""Shared timing and reporting for the benchmarks (schema rendered by tools/build_pages.py)."""
+"""Shared reporting for the benchmarks (schema rendered by tools/build_pages.py).
+
+Timing is :func:`refimpl.experiments.median_time`.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +9,9 @@ import datetime as _dt
 import json
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
-                sync: Callable[[], None] | None = None) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs.
-
-    ``sync`` (e.g. ``torch.cuda.synchronize``) is called after each run so that
-    asynchronous devices are timed to completion.
-    """
-    for _ in range(warmup):
-        fn()
-        if sync:
-            sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def machine() -> dict:

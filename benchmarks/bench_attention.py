@@ -19,8 +19,9 @@ import statistics
 
 import torch
 
-from benchmarks._common import median_time, write_result
-from refimpl.attention import causal_attention, make_attention, prefilled_decode_step
+from benchmarks._common import write_result
+from refimpl.attention import causal_attention, make_attention
+from refimpl.experiments import median_time, prefilled_decode_step
 
 D_MODEL = 512
 VARIANTS = {  # name: (kind, config); width 512, 8 query heads of 64 where the variant has heads

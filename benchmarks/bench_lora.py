@@ -27,8 +27,9 @@ import statistics
 import torch
 from torch import nn
 
-from benchmarks._common import median_time, write_result
+from benchmarks._common import write_result
 from refimpl import lora
+from refimpl.experiments import cpu_peak_memory, median_time
 
 
 def _setup():
@@ -88,14 +89,14 @@ def _memory_rows():
     fact = lora.dora_norm_factored(W, A, B, s)
     cos = float(torch.nn.functional.cosine_similarity(dense, fact, dim=0))
     rel = float(((dense - fact).abs() / dense).max())
-    m_dense = lora.cpu_peak_memory(lambda: lora.dora_norm_dense(W, A, B, s))
-    m_fact = lora.cpu_peak_memory(lambda: lora.dora_norm_factored(W, A, B, s))
+    m_dense = cpu_peak_memory(lambda: lora.dora_norm_dense(W, A, B, s))
+    m_fact = cpu_peak_memory(lambda: lora.dora_norm_factored(W, A, B, s))
     ours, theirs = _pair(d, r, True, "cpu", torch.float32)
     x = torch.randn(8, d)
     with torch.no_grad():
         diff = float((ours(x) - theirs(x)).abs().max() / theirs(x).abs().max())
-        m_ours = lora.cpu_peak_memory(lambda: ours(x))
-        m_peft = lora.cpu_peak_memory(lambda: theirs(x))
+        m_ours = cpu_peak_memory(lambda: ours(x))
+        m_peft = cpu_peak_memory(lambda: theirs(x))
     mb = 2**20
     return [
         {"case": f"DoRA norm d={d} r={r} fp32: factored vs dense form",

@@ -9,8 +9,11 @@ Subpackages (imported on first attribute access, e.g. ``refimpl.meta``):
 - ``refimpl.meta``      -- chapter 01, meta-factorization and hidden projectors
 - ``refimpl.linalg``    -- chapter 02, classical decompositions
 - ``refimpl.sketch``    -- chapter 03, randomized and sketching methods
+- ``refimpl.tensor``    -- chapter 06, tensor decompositions (TT/MPO, Kronecker, Tucker-2)
 - ``refimpl.lora``      -- chapter 09, LoRA and its variants
+- ``refimpl.optim``     -- chapter 10, optimizers (Riemannian SGD)
 - ``refimpl.attention`` -- chapter 11, factored attention and the KV cache
+- ``refimpl.experiments`` -- the experiment harness: corpora, small models, training, probes
 - ``refimpl.matrices``  -- test matrices with prescribed spectra
 """
 
@@ -22,7 +25,8 @@ from refimpl._version import __version__
 from refimpl.backend import default_device, resolve_backend
 from refimpl.seeding import as_generator, seed_everything
 
-_SUBPACKAGES = ("attention", "linalg", "lora", "matrices", "meta", "reporting", "sketch")
+_SUBPACKAGES = ("attention", "experiments", "linalg", "lora", "matrices", "meta", "optim",
+                "reporting", "sketch", "tensor")
 
 __all__ = [
     "__version__",

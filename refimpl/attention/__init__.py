@@ -11,17 +11,18 @@ RoPE (:func:`rope`) and one masked attention kernel (:func:`causal_attention`):
 - :class:`MatryoshkaKVAttention` (orthogonal, truncatable key/value coordinates for the cache
   of an MHA/GQA layer, PCA-initialised);
 - :class:`AffinityPooling` (multi-head attention pooling whose heads share one low-rank
-  factorization of the affinity, LAMA) and the :class:`SnippetClassifier` it is tried in.
+  factorization of the affinity, LAMA).
 
 :func:`kv_cache_elements` and :func:`attention_parameters` are the closed forms the tests
-check the modules against; :class:`TinyLM` is the byte-level model of the experiments.
+check the modules against. The models, corpora and training loop of the chapter's experiments
+(``TinyLM``, ``SnippetClassifier``, ``train_lm``, ...) live in :mod:`refimpl.experiments`.
 :mod:`refimpl.attention.linear` holds the linear-time models written as structured matrices
 (SSD's semiseparable form; the delta rule of DeltaNet and DeltaProduct), each in quadratic,
 recurrent and chunked forms that agree.
 """
 
 from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
-from refimpl.attention.affinity import AffinityPooling, SnippetClassifier
+from refimpl.attention.affinity import AffinityPooling, affinity_parameters
 from refimpl.attention.cache import KVCache
 from refimpl.attention.formulas import (
     KINDS,
@@ -29,7 +30,6 @@ from refimpl.attention.formulas import (
     decode_attention_flops,
     kv_cache_elements,
     make_attention,
-    prefilled_decode_step,
 )
 from refimpl.attention.linear import (
     delta_product_chunked,
@@ -40,14 +40,6 @@ from refimpl.attention.linear import (
     ssd_matrix,
     ssd_quadratic,
     ssd_recurrent,
-)
-from refimpl.attention.lm import (
-    TinyLM,
-    TrainResult,
-    compare_variants,
-    evaluate_lm,
-    stdlib_bytes,
-    train_lm,
 )
 from refimpl.attention.matryoshka import MatryoshkaKVAttention, pca_basis
 from refimpl.attention.mfa import MultiMatrixFactorizationAttention
@@ -73,28 +65,21 @@ __all__ = [
     "MultiQueryAttention",
     "RMSNorm",
     "RotaryEmbedding",
-    "SnippetClassifier",
     "TensorProductAttention",
-    "TinyLM",
-    "TrainResult",
+    "affinity_parameters",
     "attention_parameters",
     "causal_attention",
-    "compare_variants",
     "decode_attention_flops",
     "delta_product_chunked",
     "delta_product_recurrent",
     "delta_rule_chunked",
     "delta_rule_recurrent",
-    "evaluate_lm",
     "kv_cache_elements",
     "make_attention",
     "pca_basis",
-    "prefilled_decode_step",
     "rope",
     "ssd_chunked",
     "ssd_matrix",
     "ssd_quadratic",
     "ssd_recurrent",
-    "stdlib_bytes",
-    "train_lm",
 ]

@@ -7,20 +7,41 @@ import math
 import torch
 from torch import nn
 
-from refimpl._validation import check_array
+from refimpl._validation import check_array, check_positive, check_positive_int
 from refimpl.attention.cache import KVCache
 from refimpl.attention.rope import RotaryEmbedding
 
 
 class RMSNorm(nn.Module):
-    """``x / sqrt(mean(x²) + eps) · w`` over the last axis (the norm MLA and MFA put on latents)."""
+    """``x / sqrt(mean(x²) + eps) · w`` over the last axis (the norm MLA and MFA put on latents).
+
+    Parameters
+    ----------
+    dim : int
+        Length of the normalised (last) axis; the learned gain ``w`` has this length and
+        starts at ones.
+    eps : float
+        Added to the mean square before the square root (> 0).
+    """
 
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
-        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(check_positive_int(dim, "dim")))
+        self.eps = check_positive(eps, "eps")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` (``(..., dim)``) over its last axis and scale by the gain.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input of shape ``(..., dim)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Same shape and dtype as ``x``.
+        """
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
@@ -28,16 +49,32 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, q_sta
                      scale: float | None = None) -> torch.Tensor:
     """``softmax(q kᵀ · scale + causal mask) v`` with query heads grouped over shared KV heads.
 
-    Parameters
-    ----------
-    q : (B, H, Tq, dk) queries at positions ``q_start, …, q_start + Tq − 1``.
-    k : (B, Hk, Tk, dk) keys at positions ``0, …, Tk − 1`` with ``Tk = q_start + Tq``.
-    v : (B, Hk, Tk, dv)
-    scale : defaults to ``1/sqrt(dk)``.
-
     ``Hk`` must divide ``H``; query head ``h`` reads KV head ``h // (H / Hk)`` (MHA: Hk = H,
     GQA: Hk = g, MQA and the single-KV-head forms: Hk = 1). Query ``i`` sees the keys
     ``j ≤ q_start + i``.
+
+    Parameters
+    ----------
+    q : torch.Tensor
+        Queries ``(B, H, Tq, dk)`` at positions ``q_start, …, q_start + Tq − 1``.
+    k : torch.Tensor
+        Keys ``(B, Hk, Tk, dk)`` at positions ``0, …, Tk − 1`` with ``Tk = q_start + Tq``.
+    v : torch.Tensor
+        Values ``(B, Hk, Tk, dv)``.
+    q_start : int
+        Position of the first query (the number of cached tokens before it).
+    scale : float, optional
+        Score scale; defaults to ``1/sqrt(dk)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, H, Tq, dv)``.
+
+    Raises
+    ------
+    ValueError
+        If ``Hk`` does not divide ``H`` or ``Tk != q_start + Tq``.
     """
     B, H, Tq, dk = q.shape
     Hk, Tk = k.shape[1], k.shape[2]
@@ -64,13 +101,22 @@ class CausalSelfAttention(nn.Module):
     ``forward(x, cache)`` treats ``x`` as the next tokens after the ``cache.length`` already
     cached ones, appends what the layer stores per token to ``cache`` and attends over all of
     them; with ``T = 1`` this is one decoding step. Both give the same outputs.
-    Subclasses define :meth:`cache_fields` and :meth:`_attend`.
+    Subclasses set ``d_model`` and ``n_heads`` in their ``__init__`` and define
+    :meth:`cache_fields` and ``_attend(x, positions, cache)``; the base class takes no
+    constructor arguments.
     """
 
     d_model: int
     n_heads: int
 
     def cache_fields(self) -> dict[str, tuple[int, ...]]:
+        """The per-token layout of this layer's cache: field name → per-token shape.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            What :class:`KVCache` stores for each token (e.g. ``{"k": (n_kv, d_h), ...}``).
+        """
         raise NotImplementedError
 
     @property
@@ -79,9 +125,36 @@ class CausalSelfAttention(nn.Module):
         return KVCache(self.cache_fields()).elements_per_token
 
     def new_cache(self) -> KVCache:
+        """An empty :class:`KVCache` with this layer's :meth:`cache_fields`.
+
+        Returns
+        -------
+        KVCache
+            Storage is allocated at its first append.
+        """
         return KVCache(self.cache_fields())
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Causal self-attention over ``x``, or over the cached prefix followed by ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs ``(B, T, d_model)``, floating point and finite.
+        cache : KVCache, optional
+            A cache from :meth:`new_cache`; ``x`` continues the ``cache.length`` tokens it
+            holds, and what the layer stores for ``x`` is appended to it.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, T, d_model)``, equal to the matching rows of the full forward.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x`` is not a finite floating-point ``(B, T, d_model)`` tensor.
+        """
         check_array(x, "x", ndim=3)
         if x.shape[-1] != self.d_model:
             raise ValueError(

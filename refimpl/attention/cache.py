@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from refimpl._validation import check_positive_int
+
 
 class KVCache:
     """What an attention layer keeps per generated token, with its size.
@@ -17,12 +19,24 @@ class KVCache:
 
     Sizes (:attr:`elements_per_token`, :meth:`numel`, :meth:`nbytes`) count the tokens held,
     not the spare capacity.
+
+    Parameters
+    ----------
+    fields : dict of str to tuple of int
+        Field name → per-token shape (every size ≥ 1); at least one field.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If ``fields`` is empty or a size is not a positive integer.
     """
 
     def __init__(self, fields: dict[str, tuple[int, ...]]):
         if not fields:
             raise ValueError("a cache needs at least one field")
-        self.fields = {name: tuple(int(s) for s in shape) for name, shape in fields.items()}
+        self.fields = {name: tuple(check_positive_int(s, f"size of cache field {name!r}")
+                                   for s in shape)
+                       for name, shape in fields.items()}
         self.length = 0
         self._buffers: dict[str, torch.Tensor] = {}
 
@@ -33,20 +47,49 @@ class KVCache:
 
     @property
     def batch_size(self) -> int:
+        """Sequences in the batch (0 before the first :meth:`append`)."""
         return next(iter(self._buffers.values())).shape[0] if self._buffers else 0
 
     def numel(self) -> int:
-        """Elements held: batch · length · elements_per_token."""
+        """Elements held: batch · length · elements_per_token.
+
+        Returns
+        -------
+        int
+        """
         return self.batch_size * self.length * self.elements_per_token
 
     def nbytes(self) -> int:
-        """Bytes held (numel times the element size of the stored dtype)."""
+        """Bytes held (numel times the element size of the stored dtype).
+
+        Returns
+        -------
+        int
+            0 before the first :meth:`append`.
+        """
         if not self._buffers:
             return 0
         return self.numel() * next(iter(self._buffers.values())).element_size()
 
     def append(self, **new: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Add ``T`` tokens (each ``(B, T, *shape)``); return the ``(B, length, …)`` views."""
+        """Add ``T`` tokens to every field and return views of everything held.
+
+        Parameters
+        ----------
+        **new : torch.Tensor
+            One tensor per field, ``(B, T, *shape)``, all with the same ``B`` and ``T`` (the
+            first append fixes ``B``, the dtype and the device).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Field name → ``(B, length, *shape)`` view of the cached tokens, the new ones last.
+
+        Raises
+        ------
+        ValueError
+            If the fields, shapes, token counts or batch size do not match.
+        """
         if set(new) != set(self.fields):
             raise ValueError(
                 f"append needs exactly the fields {sorted(self.fields)}; got {sorted(new)}")

@@ -6,7 +6,7 @@ Every function takes a variant name (one of :data:`KINDS`) and the same keyword 
 
 from __future__ import annotations
 
-from refimpl.attention._checks import divides, positive_int
+from refimpl._validation import check_choice, check_divides, check_positive_int
 
 KINDS = ("mha", "gqa", "mqa", "mla", "mfa", "mfa-kr", "tpa")
 
@@ -24,26 +24,27 @@ _DEFAULTS = {"q_rank": 6, "k_rank": 2, "v_rank": 2, "rope_head_dim": 16}
 
 
 def _config(kind: str, cfg: dict, d_model: int | None = None) -> dict:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    """Validate ``cfg`` for ``kind`` and fill in the defaults (``head_dim`` from ``d_model``)."""
+    check_choice(kind, "kind", KINDS)
     unknown = set(cfg) - _ARGS[kind]
     if unknown:
         raise TypeError(f"{kind} takes {sorted(_ARGS[kind])}; got unexpected {sorted(unknown)}")
     c = {k: v for k, v in _DEFAULTS.items() if k in _ARGS[kind]}
     c.update({k: v for k, v in cfg.items() if v is not None})
     if c.get("head_dim") is None and d_model is not None and kind in ("mha", "gqa", "mqa", "tpa"):
-        divides(positive_int(c["n_heads"], "n_heads"), "n_heads", d_model, "d_model")
+        check_divides(check_positive_int(c["n_heads"], "n_heads"), "n_heads", d_model, "d_model")
         c["head_dim"] = d_model // c["n_heads"]
     for name in _ARGS[kind] - {"q_latent_dim"}:
         if name not in c:
             raise TypeError(f"{kind} needs {name}")
-        c[name] = positive_int(c[name], name)
+        c[name] = check_positive_int(c[name], name)
     if kind in ("mfa", "mfa-kr"):
-        c["q_latent_dim"] = positive_int(c.get("q_latent_dim", c["head_dim"]), "q_latent_dim")
+        c["q_latent_dim"] = check_positive_int(c.get("q_latent_dim", c["head_dim"]),
+                                               "q_latent_dim")
     elif "q_latent_dim" in c:
-        c["q_latent_dim"] = positive_int(c["q_latent_dim"], "q_latent_dim")
+        c["q_latent_dim"] = check_positive_int(c["q_latent_dim"], "q_latent_dim")
     if kind == "gqa":
-        divides(c["n_kv_heads"], "n_kv_heads", c["n_heads"], "n_heads")
+        check_divides(c["n_kv_heads"], "n_kv_heads", c["n_heads"], "n_heads")
     return c
 
 
@@ -52,6 +53,27 @@ def kv_cache_elements(kind: str, **cfg) -> int:
 
     MHA ``2 n_h d_h``; GQA ``2 g d_h``; MQA ``2 d_h``; MLA ``d_c + d_h^R``; MFA ``2C``;
     MFA-KR ``C``; TPA ``(R_K + R_V)(n_h + d_h)``.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    **cfg
+        The variant's keyword arguments as for :func:`make_attention` (``n_heads``,
+        ``head_dim``, ``n_kv_heads``, ``kv_latent_dim``, ``q_latent_dim``, ``rope_head_dim``,
+        ``q_rank``, ``k_rank``, ``v_rank``, as the variant takes them); ``head_dim`` is
+        required here.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or a size is not a positive integer.
+    TypeError
+        If a keyword is missing or not taken by the variant.
     """
     c = _config(kind, cfg)
     nh, dh = c["n_heads"], c["head_dim"]
@@ -79,8 +101,29 @@ def attention_parameters(kind: str, d_model: int, **cfg) -> int:
     d d_h^R``, output ``n_h d_h d``. MFA: ``d C_q + C_q + C_q m C + 2 d C + m C d``; MFA-KR
     replaces ``S_V`` (``d C``) by ``N`` and ``α`` (``C² + C``). TPA:
     ``d (R_Q + R_K + R_V)(n_h + d_h) + n_h d_h d``.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    d_model : int
+        Model width d.
+    **cfg
+        The variant's keyword arguments, as for :func:`make_attention` (``head_dim`` defaults
+        to ``d_model // n_heads`` for the GQA family and TPA).
+
+    Returns
+    -------
+    int
+        The layer's parameter count.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`kv_cache_elements`; also if ``d_model`` is not a positive integer or
+        ``n_heads`` does not divide it when ``head_dim`` is left out.
     """
-    d = positive_int(d_model, "d_model")
+    d = check_positive_int(d_model, "d_model")
     c = _config(kind, cfg, d)
     nh, dh = c["n_heads"], c["head_dim"]
     if kind in ("mha", "gqa", "mqa"):
@@ -99,7 +142,35 @@ def attention_parameters(kind: str, d_model: int, **cfg) -> int:
 
 
 def make_attention(kind: str, d_model: int, *, rope_base: float = 10000.0, **cfg):
-    """Build the attention layer ``kind`` (see :data:`KINDS`) with width ``d_model``."""
+    """Build the attention layer ``kind`` (see :data:`KINDS`) with width ``d_model``.
+
+    Parameters
+    ----------
+    kind : str
+        ``"mha"``, ``"gqa"``, ``"mqa"`` (:mod:`~refimpl.attention.standard`), ``"mla"``
+        (:class:`MultiHeadLatentAttention`), ``"mfa"``, ``"mfa-kr"``
+        (:class:`MultiMatrixFactorizationAttention`) or ``"tpa"``
+        (:class:`TensorProductAttention`).
+    d_model : int
+        Model width d.
+    rope_base : float
+        RoPE base of the layer.
+    **cfg
+        The variant's constructor arguments (``n_heads``, ``head_dim``, ``n_kv_heads``,
+        ``kv_latent_dim``, ``q_latent_dim``, ``rope_head_dim``, ``q_rank``, ``k_rank``,
+        ``v_rank``, as the variant takes them).
+
+    Returns
+    -------
+    CausalSelfAttention
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or the sizes are invalid.
+    TypeError
+        If a keyword is missing or not taken by the variant.
+    """
     from refimpl.attention.mfa import MultiMatrixFactorizationAttention
     from refimpl.attention.mla import MultiHeadLatentAttention
     from refimpl.attention.standard import (
@@ -109,7 +180,7 @@ def make_attention(kind: str, d_model: int, *, rope_base: float = 10000.0, **cfg
     )
     from refimpl.attention.tpa import TensorProductAttention
 
-    _config(kind, cfg, d_model)  # refuse unknown or missing keywords early
+    _config(kind, cfg, check_positive_int(d_model, "d_model"))  # refuse bad keywords early
     if kind == "mha":
         return MultiHeadAttention(d_model, rope_base=rope_base, **cfg)
     if kind == "gqa":
@@ -135,6 +206,21 @@ def decode_attention_flops(kind: str, **cfg) -> int:
     ``2 (R_K + R_V) n_h (d_h + 1)``.
     Divided by :func:`kv_cache_elements` this is the arithmetic intensity of decoding in FLOPs
     per cached element read.
+
+    Parameters
+    ----------
+    kind, **cfg
+        As for :func:`kv_cache_elements`.
+
+    Returns
+    -------
+    int
+        FLOPs per cached token.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`kv_cache_elements`.
     """
     c = _config(kind, cfg)
     nh, dh = c["n_heads"], c["head_dim"]
@@ -148,26 +234,3 @@ def decode_attention_flops(kind: str, **cfg) -> int:
         return 4 * nh * dh + 3 * dh
     return 2 * (c["k_rank"] + c["v_rank"]) * nh * (dh + 1)
 
-
-def prefilled_decode_step(layer, context: int, *, seed: int = 0):
-    """A zero-argument function running one decoding step of ``layer`` after ``context`` tokens.
-
-    The cache is filled with random entries (their values do not change the cost), so long
-    contexts can be timed without running the quadratic prefill. The first call grows the
-    cache's storage once; later calls only append. Returns ``(step, cache)``.
-    """
-    import torch
-
-    context = positive_int(context, "context")
-    p = next(layer.parameters())
-    gen = torch.Generator().manual_seed(seed)
-    cache = layer.new_cache()
-    cache.append(**{f: torch.randn(1, context, *shape, generator=gen).to(p.device, p.dtype)
-                    for f, shape in cache.fields.items()})
-    x = torch.randn(1, 1, layer.d_model, generator=gen).to(p.device, p.dtype)
-
-    def step():
-        with torch.no_grad():
-            return layer(x, cache)
-
-    return step, cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from refimpl.attention._checks import positive_int
+from refimpl._validation import check_positive_int
 
 
 def _segsum(log_a: torch.Tensor) -> torch.Tensor:
@@ -28,17 +28,57 @@ def ssd_matrix(log_a: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> torch.T
     """The 1-semiseparable mixing matrix ``M = (C Bᵀ) ∘ L``, ``L[t, s] = a_{s+1} ⋯ a_t`` (s ≤ t).
 
     Every block of ``M`` below the diagonal has rank at most ``N`` (the state size).
+
+    Parameters
+    ----------
+    log_a : torch.Tensor
+        Log decays ``(..., T)``, ≤ 0.
+    B, C : torch.Tensor
+        Input and output maps ``(..., T, N)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``M`` of shape ``(..., T, T)``, zero above the diagonal.
     """
     return (C @ B.transpose(-1, -2)) * torch.exp(_segsum(log_a))
 
 
 def ssd_quadratic(x, log_a, B, C):
-    """``y = M x`` with :func:`ssd_matrix` (x: (…, T, P), log_a: (…, T) ≤ 0, B, C: (…, T, N))."""
+    """``y = M x`` with :func:`ssd_matrix` (the attention view of SSD).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs ``(..., T, P)``.
+    log_a : torch.Tensor
+        Log decays ``(..., T)``, ≤ 0.
+    B, C : torch.Tensor
+        Input and output maps ``(..., T, N)`` (N is the state size).
+
+    Returns
+    -------
+    torch.Tensor
+        ``y`` of shape ``(..., T, P)``.
+    """
     return ssd_matrix(log_a, B, C) @ x
 
 
 def ssd_recurrent(x, log_a, B, C, state=None):
-    """``h_t = a_t h_{t-1} + B_t x_tᵀ`` (N×P), ``y_t = h_tᵀ C_t``; returns ``(y, final state)``."""
+    """``h_t = a_t h_{t-1} + B_t x_tᵀ`` (N×P), ``y_t = h_tᵀ C_t`` (the RNN view of SSD).
+
+    Parameters
+    ----------
+    x, log_a, B, C : torch.Tensor
+        As for :func:`ssd_quadratic`.
+    state : torch.Tensor, optional
+        Initial state ``(..., N, P)``; default zero.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(y (..., T, P), final state (..., N, P))``.
+    """
     h = x.new_zeros(*x.shape[:-2], B.shape[-1], x.shape[-1]) if state is None else state
     ys = []
     for t in range(x.shape[-2]):
@@ -48,8 +88,21 @@ def ssd_recurrent(x, log_a, B, C, state=None):
 
 
 def ssd_chunked(x, log_a, B, C, chunk: int = 64):
-    """Quadratic form inside chunks, states passed between chunks; returns ``(y, final state)``."""
-    chunk = positive_int(chunk, "chunk")
+    """Quadratic form inside chunks of ``chunk`` tokens, states passed between chunks.
+
+    Parameters
+    ----------
+    x, log_a, B, C : torch.Tensor
+        As for :func:`ssd_quadratic`.
+    chunk : int
+        Tokens per chunk (≥ 1).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(y (..., T, P), final state (..., N, P))``, equal to :func:`ssd_recurrent`'s.
+    """
+    chunk = check_positive_int(chunk, "chunk")
     T = x.shape[-2]
     h = x.new_zeros(*x.shape[:-2], B.shape[-1], x.shape[-1])
     ys = []
@@ -69,7 +122,23 @@ def delta_rule_recurrent(q, k, v, beta, state=None):
     """DeltaNet: ``S_t = S_{t-1}(I − β_t k_t k_tᵀ) + β_t v_t k_tᵀ``, ``o_t = S_t q_t``.
 
     ``S`` is ``d_v × d_k``; each step is a rank-one (generalised Householder) update that
-    overwrites the value stored under key ``k_t``. Returns ``(o, final state)``.
+    overwrites the value stored under key ``k_t``.
+
+    Parameters
+    ----------
+    q, k : torch.Tensor
+        Queries and keys ``(..., T, d_k)``.
+    v : torch.Tensor
+        Values ``(..., T, d_v)``.
+    beta : torch.Tensor
+        Write strengths ``(..., T)``.
+    state : torch.Tensor, optional
+        Initial state ``(..., d_v, d_k)``; default zero.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(o (..., T, d_v), final state (..., d_v, d_k))``.
     """
     S = q.new_zeros(*q.shape[:-2], v.shape[-1], k.shape[-1]) if state is None else state
     outs = []
@@ -87,8 +156,20 @@ def delta_rule_chunked(q, k, v, beta, chunk: int = 64, state=None):
     Inside a chunk, ``W = T K`` and ``U = T V`` with
     ``T = (I + tril(diag(β) K Kᵀ, −1))⁻¹ diag(β)`` (a unit-lower-triangular solve); then
     ``O = Q Sᵀ + tril(Q Kᵀ)(U − W Sᵀ)`` and ``S ← S + (U − W Sᵀ)ᵀ K``.
+
+    Parameters
+    ----------
+    q, k, v, beta, state : torch.Tensor
+        As for :func:`delta_rule_recurrent`.
+    chunk : int
+        Tokens per chunk (≥ 1).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(o, final state)``, equal to :func:`delta_rule_recurrent`'s.
     """
-    chunk = positive_int(chunk, "chunk")
+    chunk = check_positive_int(chunk, "chunk")
     T_len = q.shape[-2]
     S = q.new_zeros(*q.shape[:-2], v.shape[-1], k.shape[-1]) if state is None else state
     outs = []
@@ -122,8 +203,23 @@ def _flatten_products(q, k, v, beta):
 def delta_product_recurrent(q, k, v, beta, state=None):
     """DeltaProduct: ``n`` delta-rule steps per token, ``S_t = S_{t-1} Π_j (I − β_j k_j k_jᵀ) + …``.
 
-    ``k``: (…, T, n, d_k), ``v``: (…, T, n, d_v), ``beta``: (…, T, n) — ``β ∈ (0, 2)`` allows
-    reflections (negative eigenvalues). Returns ``(o, final state)`` with ``o``: (…, T, d_v).
+    ``β ∈ (0, 2)`` allows reflections (negative eigenvalues).
+
+    Parameters
+    ----------
+    q, state : torch.Tensor
+        As for :func:`delta_rule_recurrent`.
+    k : torch.Tensor
+        Keys ``(..., T, n, d_k)``, ``n`` micro-steps per token.
+    v : torch.Tensor
+        Values ``(..., T, n, d_v)``.
+    beta : torch.Tensor
+        Write strengths ``(..., T, n)``.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(o (..., T, d_v), final state (..., d_v, d_k))``.
     """
     S = q.new_zeros(*q.shape[:-2], v.shape[-1], k.shape[-1]) if state is None else state
     outs = []
@@ -137,7 +233,20 @@ def delta_product_recurrent(q, k, v, beta, state=None):
 
 
 def delta_product_chunked(q, k, v, beta, chunk: int = 64, state=None):
-    """DeltaProduct through :func:`delta_rule_chunked` on the interleaved micro-step sequence."""
+    """DeltaProduct through :func:`delta_rule_chunked` on the interleaved micro-step sequence.
+
+    Parameters
+    ----------
+    q, k, v, beta, state : torch.Tensor
+        As for :func:`delta_product_recurrent`.
+    chunk : int
+        Micro-steps per chunk (≥ 1; a token has ``n`` of them).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(o, final state)``, equal to :func:`delta_product_recurrent`'s.
+    """
     n = k.shape[-2]
     o, S = delta_rule_chunked(*_flatten_products(q, k, v, beta), chunk=chunk, state=state)
     return o[..., n - 1::n, :], S

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from refimpl._validation import check_array
-from refimpl.attention._checks import positive_int
+from refimpl._validation import check_array, check_rank
 from refimpl.attention._core import CausalSelfAttention, causal_attention
 from refimpl.attention.standard import GroupedQueryAttention
 
@@ -15,9 +14,19 @@ from refimpl.attention.standard import GroupedQueryAttention
 def pca_basis(samples: torch.Tensor) -> torch.Tensor:
     """Orthogonal bases of the principal directions of ``samples`` (…, n, d), by variance.
 
-    Returns (…, d, d) with columns sorted by decreasing second moment ``E[x xᵀ]`` (the
-    projection is applied to uncentred keys and values, so the uncentred moment is the one
-    whose leading eigenvectors minimise the truncation error).
+    The columns are sorted by decreasing second moment ``E[x xᵀ]`` (the projection is applied
+    to uncentred keys and values, so the uncentred moment is the one whose leading
+    eigenvectors minimise the truncation error).
+
+    Parameters
+    ----------
+    samples : torch.Tensor
+        ``(..., n, d)`` samples (n of them per basis), floating point and finite.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., d, d)`` orthogonal matrices.
     """
     check_array(samples, "samples", batch=True)
     moment = samples.transpose(-1, -2) @ samples / samples.shape[-2]
@@ -38,6 +47,21 @@ class MatryoshkaKVAttention(CausalSelfAttention):
 
     :meth:`init_pca` sets ``U_K, U_V`` to the principal directions of calibration keys and
     values, the initialisation that makes truncation least harmful before any training.
+
+    Parameters
+    ----------
+    base : GroupedQueryAttention
+        The wrapped MHA/GQA/MQA layer (its weights are shared, not copied).
+    key_rank, value_rank : int, optional
+        Leading coordinates of keys and values kept in the cache, ``1 … head_dim``;
+        default ``head_dim`` (no truncation).
+
+    Raises
+    ------
+    TypeError
+        If ``base`` is not a :class:`GroupedQueryAttention`.
+    ValueError
+        If a rank is not in ``1 … head_dim``.
     """
 
     def __init__(self, base: GroupedQueryAttention, key_rank: int | None = None,
@@ -58,14 +82,18 @@ class MatryoshkaKVAttention(CausalSelfAttention):
 
     def __setattr__(self, name, value):
         if name in ("key_rank", "value_rank"):
-            value = positive_int(value, name)
-            if value > self.base.head_dim:
-                raise ValueError(f"{name}={value} exceeds head_dim={self.base.head_dim}")
+            value = check_rank(value, name, self.base.head_dim, what="head_dim")
         super().__setattr__(name, value)
 
     @torch.no_grad()
     def init_pca(self, x: torch.Tensor) -> None:
-        """Set the bases to the principal directions of the keys and values of ``x`` (B, T, d)."""
+        """Set the bases to the principal directions of the keys and values of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Calibration inputs ``(B, T, d_model)`` of the layer.
+        """
         _, k, v = self.base.qkv(x)                       # (B, H, T, dh), KV heads repeated
         G = self.base.n_heads // self.base.n_kv_heads
         k, v = k[:, ::G], v[:, ::G]                      # (B, Hk, T, dh)
@@ -74,6 +102,7 @@ class MatryoshkaKVAttention(CausalSelfAttention):
         self.u_v.weight = pca_basis(flat(v))
 
     def cache_fields(self):
+        """``{"k": (n_kv_heads, key_rank), "v": (n_kv_heads, value_rank)}``."""
         Hk = self.base.n_kv_heads
         return {"k": (Hk, self.key_rank), "v": (Hk, self.value_rank)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from refimpl.attention._checks import positive_int
+from refimpl._validation import check_positive_int
 from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
 
 
@@ -27,10 +27,23 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
 
     Parameters
     ----------
-    d_model : width d.
-    n_heads : m query heads.
-    head_dim : C, the head dimension and the shared key/value dimension.
-    q_latent_dim : C_q, the query bottleneck; default ``head_dim``.
+    d_model : int
+        Model width d.
+    n_heads : int
+        m, the number of query heads.
+    head_dim : int
+        C, the head dimension and the shared key/value dimension (even, for RoPE).
+    q_latent_dim : int, optional
+        C_q, the query bottleneck; default ``head_dim``.
+    key_reuse : bool
+        MFA-KR: derive the value from the cached pre-RoPE key.
+    rope_base : float
+        RoPE base (MFA needs RoPE: ``None`` is refused).
+
+    Raises
+    ------
+    ValueError, TypeError
+        If a size is not a positive integer, ``head_dim`` is odd or ``rope_base`` is None.
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int, q_latent_dim: int | None = None,
@@ -38,11 +51,11 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
         super().__init__()
         if rope_base is None:
             raise ValueError("MFA needs RoPE: rope_base must be a number, not None")
-        self.d_model = positive_int(d_model, "d_model")
-        self.n_heads = positive_int(n_heads, "n_heads")
-        self.head_dim = positive_int(head_dim, "head_dim")
-        self.q_latent_dim = positive_int(head_dim if q_latent_dim is None else q_latent_dim,
-                                         "q_latent_dim")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.n_heads = check_positive_int(n_heads, "n_heads")
+        self.head_dim = check_positive_int(head_dim, "head_dim")
+        self.q_latent_dim = check_positive_int(head_dim if q_latent_dim is None else q_latent_dim,
+                                               "q_latent_dim")
         self.key_reuse = bool(key_reuse)
         C, m = self.head_dim, self.n_heads
         self.s_q = nn.Linear(d_model, self.q_latent_dim, bias=False)
@@ -59,12 +72,24 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
         self.rope = self._make_rope(C, rope_base)
 
     def cache_fields(self):
+        """``{"k": (C,), "v": (C,)}``, or ``{"k_pre_rope": (C,)}`` with key reuse."""
         if self.key_reuse:
             return {"k_pre_rope": (self.head_dim,)}
         return {"k": (self.head_dim,), "v": (self.head_dim,)}
 
     def value_from_key(self, k_pre: torch.Tensor) -> torch.Tensor:
-        """MFA-KR's value ``k (I + N diag(α))`` from the pre-RoPE key (last axis C)."""
+        """MFA-KR's value ``k (I + N diag(α))`` from the pre-RoPE key.
+
+        Parameters
+        ----------
+        k_pre : torch.Tensor
+            Pre-RoPE keys ``(..., C)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Values of the same shape.
+        """
         return k_pre + (k_pre @ self.n_mix) * self.alpha
 
     def _attend(self, x, positions, cache):

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from refimpl.attention._checks import positive_int
+from refimpl._validation import check_positive_int
 from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
 
 
@@ -35,10 +35,27 @@ class MultiHeadLatentAttention(CausalSelfAttention):
 
     Parameters
     ----------
-    d_model, n_heads, head_dim : width d, heads n_h, per-head dim d_h of ``q_C``/``k_C``/``v``.
-    kv_latent_dim : d_c.
-    q_latent_dim : d_c'; ``None`` projects queries straight from ``h`` (no query latent).
-    rope_head_dim : d_h^R (even).
+    d_model : int
+        Model width d.
+    n_heads : int
+        Heads n_h.
+    head_dim : int
+        Per-head dimension d_h of ``q_C``, ``k_C`` and ``v``.
+    kv_latent_dim : int
+        d_c, the width of the cached latent.
+    q_latent_dim : int, optional
+        d_c'; ``None`` projects queries straight from ``h`` (no query latent).
+    rope_head_dim : int
+        d_h^R (even), the width of the decoupled RoPE key.
+    rope_base : float
+        RoPE base (MLA needs RoPE: ``None`` is refused).
+    absorbed : bool
+        Start in the absorbed inference form (the attribute can be switched at any time).
+
+    Raises
+    ------
+    ValueError, TypeError
+        If a size is not a positive integer, ``rope_head_dim`` is odd or ``rope_base`` is None.
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int, kv_latent_dim: int,
@@ -47,13 +64,13 @@ class MultiHeadLatentAttention(CausalSelfAttention):
         super().__init__()
         if rope_base is None:
             raise ValueError("MLA needs RoPE: rope_base must be a number, not None")
-        self.d_model = positive_int(d_model, "d_model")
-        self.n_heads = positive_int(n_heads, "n_heads")
-        self.head_dim = positive_int(head_dim, "head_dim")
-        self.kv_latent_dim = positive_int(kv_latent_dim, "kv_latent_dim")
-        self.q_latent_dim = None if q_latent_dim is None else positive_int(q_latent_dim,
-                                                                             "q_latent_dim")
-        self.rope_head_dim = positive_int(rope_head_dim, "rope_head_dim")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.n_heads = check_positive_int(n_heads, "n_heads")
+        self.head_dim = check_positive_int(head_dim, "head_dim")
+        self.kv_latent_dim = check_positive_int(kv_latent_dim, "kv_latent_dim")
+        self.q_latent_dim = (None if q_latent_dim is None
+                             else check_positive_int(q_latent_dim, "q_latent_dim"))
+        self.rope_head_dim = check_positive_int(rope_head_dim, "rope_head_dim")
         self.absorbed = absorbed
         H, dh, dr, dc = n_heads, head_dim, rope_head_dim, kv_latent_dim
         if q_latent_dim is None:
@@ -76,6 +93,7 @@ class MultiHeadLatentAttention(CausalSelfAttention):
         self._absorbed_cache = None
 
     def cache_fields(self):
+        """``{"c_kv": (kv_latent_dim,), "k_rope": (rope_head_dim,)}``."""
         return {"c_kv": (self.kv_latent_dim,), "k_rope": (self.rope_head_dim,)}
 
     def _queries(self, x, positions):
@@ -112,6 +130,11 @@ class MultiHeadLatentAttention(CausalSelfAttention):
         """``W_O,i W_UV,i`` per head, stacked (H, d_c, d_model): latent outputs → model width.
 
         Without autograd (inference) the product is kept until either weight changes.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n_heads, kv_latent_dim, d_model)``.
         """
         if torch.is_grad_enabled():
             return self._absorb_output()

@@ -13,11 +13,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from refimpl.attention._checks import positive_int
+from refimpl._validation import check_positive, check_positive_int
 
 
 def rope_angles(positions: torch.Tensor, dim: int, base: float = 10000.0):
-    """``(cos, sin)`` of the angles ``p · θ_i`` (float64, shape ``(T, dim/2)``)."""
+    """``(cos, sin)`` of the angles ``p · θ_i`` with ``θ_i = base^(−2i/dim)``.
+
+    Parameters
+    ----------
+    positions : torch.Tensor
+        Integer positions ``(T,)``.
+    dim : int
+        The (even) dimension being rotated.
+    base : float
+        RoPE base.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``cos`` and ``sin``, float64, each ``(T, dim/2)``, on ``positions``' device.
+    """
     half = dim // 2
     inv_freq = base ** (-torch.arange(half, dtype=torch.float64, device=positions.device) / half)
     angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
@@ -25,7 +40,20 @@ def rope_angles(positions: torch.Tensor, dim: int, base: float = 10000.0):
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the halves of ``x``'s last axis by ``(cos, sin)`` of shape ``(T, D/2)``."""
+    """Rotate the halves of ``x``'s last axis by precomputed angles.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(..., T, D)`` with ``D`` even.
+    cos, sin : torch.Tensor
+        ``(T, D/2)``, e.g. from :func:`rope_angles`; cast to ``x``'s dtype.
+
+    Returns
+    -------
+    torch.Tensor
+        The rotated ``x``, same shape and dtype.
+    """
     half = x.shape[-1] // 2
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x1, x2 = x[..., :half], x[..., half:]
@@ -46,26 +74,71 @@ def rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> tor
     """Rotate the last axis of ``x`` (shape ``(..., T, D)``) by the angles of ``positions`` (T,).
 
     The angles are computed in float64 and cast to ``x``'s dtype.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(..., T, D)`` with ``D`` even.
+    positions : torch.Tensor
+        Integer positions ``(T,)`` of the rows of ``x``.
+    base : float
+        RoPE base.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape and dtype as ``x``.
+
+    Raises
+    ------
+    ValueError
+        If ``D`` is odd or ``positions`` does not match ``x``'s sequence axis.
     """
     _check(x, positions)
     return apply_rotary(x, *rope_angles(positions, x.shape[-1], base))
 
 
 class RotaryEmbedding(nn.Module):
-    """RoPE as a module: ``RotaryEmbedding(dim)(x, positions)`` equals :func:`rope`."""
+    """RoPE as a module: ``RotaryEmbedding(dim)(x, positions)`` equals :func:`rope`.
+
+    Parameters
+    ----------
+    dim : int
+        The (even) dimension rotated.
+    base : float
+        RoPE base, greater than 1.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If ``dim`` is not a positive even integer or ``base`` is not a finite number > 1.
+    """
 
     def __init__(self, dim: int, base: float = 10000.0):
         super().__init__()
-        self.dim = positive_int(dim, "rope dim")
+        self.dim = check_positive_int(dim, "dim")
         if self.dim % 2:
             raise ValueError(f"rope dim must be even; got {dim}")
-        if not base > 1:
+        self.base = check_positive(base, "base")
+        if self.base <= 1:  # base^(-2i/dim) must decrease with i
             raise ValueError(f"rope base must be greater than 1; got {base}")
-        self.base = float(base)
         self._table: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """:func:`rope` with the cos/sin table kept (and grown by doubling) between calls."""
+        """:func:`rope` with the cos/sin table kept (and grown by doubling) between calls.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(..., T, dim)``.
+        positions : torch.Tensor
+            Integer positions ``(T,)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Same shape and dtype as ``x``.
+        """
         if x.shape[-1] != self.dim:
             raise ValueError(f"x's last dimension must be {self.dim}; got {x.shape[-1]}")
         _check(x, positions)

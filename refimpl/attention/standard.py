@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from refimpl.attention._checks import divides, positive_int
+from refimpl._validation import check_divides, check_positive_int
 from refimpl.attention._core import CausalSelfAttention, causal_attention
 
 
@@ -17,24 +17,34 @@ class GroupedQueryAttention(CausalSelfAttention):
 
     Parameters
     ----------
-    d_model : model width d.
-    n_heads : query heads n_h.
-    n_kv_heads : key/value heads g; must divide ``n_heads``.
-    head_dim : d_h; default ``d_model // n_heads`` (then ``n_heads`` must divide ``d_model``).
-    rope_base : RoPE base on queries and keys; ``None`` for no position encoding.
+    d_model : int
+        Model width d.
+    n_heads : int
+        Query heads n_h.
+    n_kv_heads : int
+        Key/value heads g; must divide ``n_heads``.
+    head_dim : int, optional
+        d_h; default ``d_model // n_heads`` (then ``n_heads`` must divide ``d_model``).
+    rope_base : float or None
+        RoPE base on queries and keys; ``None`` for no position encoding.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If a size is not a positive integer or a divisibility condition fails.
     """
 
     def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, head_dim: int | None = None,
                  *, rope_base: float | None = 10000.0):
         super().__init__()
-        self.d_model = positive_int(d_model, "d_model")
-        self.n_heads = positive_int(n_heads, "n_heads")
-        self.n_kv_heads = positive_int(n_kv_heads, "n_kv_heads")
-        divides(self.n_kv_heads, "n_kv_heads", self.n_heads, "n_heads")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.n_heads = check_positive_int(n_heads, "n_heads")
+        self.n_kv_heads = check_positive_int(n_kv_heads, "n_kv_heads")
+        check_divides(self.n_kv_heads, "n_kv_heads", self.n_heads, "n_heads")
         if head_dim is None:
-            divides(self.n_heads, "n_heads", self.d_model, "d_model")
+            check_divides(self.n_heads, "n_heads", self.d_model, "d_model")
             head_dim = self.d_model // self.n_heads
-        self.head_dim = positive_int(head_dim, "head_dim")
+        self.head_dim = check_positive_int(head_dim, "head_dim")
         hd = self.head_dim
         self.w_q = nn.Linear(d_model, n_heads * hd, bias=False)
         self.w_k = nn.Linear(d_model, n_kv_heads * hd, bias=False)
@@ -43,6 +53,7 @@ class GroupedQueryAttention(CausalSelfAttention):
         self.rope = self._make_rope(hd, rope_base)
 
     def cache_fields(self):
+        """``{"k": (n_kv_heads, head_dim), "v": (n_kv_heads, head_dim)}`` (keys after RoPE)."""
         return {"k": (self.n_kv_heads, self.head_dim), "v": (self.n_kv_heads, self.head_dim)}
 
     def _attend(self, x, positions, cache):
@@ -60,6 +71,16 @@ class GroupedQueryAttention(CausalSelfAttention):
         """Materialised (B, H, T, d_h) queries, keys and values (RoPE applied; KV heads repeated).
 
         For comparisons with ``torch.nn.functional.scaled_dot_product_attention``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs ``(B, T, d_model)`` at positions ``0, …, T − 1``.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(q, k, v)``, each ``(B, n_heads, T, head_dim)``.
         """
         positions = torch.arange(x.shape[1], device=x.device)
         q = self._heads(self.w_q(x), self.n_heads)
@@ -76,7 +97,13 @@ class GroupedQueryAttention(CausalSelfAttention):
 
 
 class MultiHeadAttention(GroupedQueryAttention):
-    """MHA: every query head has its own key and value head; cache ``2 · n_heads · head_dim``."""
+    """MHA: every query head has its own key and value head; cache ``2 · n_heads · head_dim``.
+
+    Parameters
+    ----------
+    d_model, n_heads, head_dim, rope_base
+        As for :class:`GroupedQueryAttention`.
+    """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int | None = None, *,
                  rope_base: float | None = 10000.0):
@@ -84,7 +111,13 @@ class MultiHeadAttention(GroupedQueryAttention):
 
 
 class MultiQueryAttention(GroupedQueryAttention):
-    """MQA: one key head and one value head shared by all query heads; cache ``2 · head_dim``."""
+    """MQA: one key head and one value head shared by all query heads; cache ``2 · head_dim``.
+
+    Parameters
+    ----------
+    d_model, n_heads, head_dim, rope_base
+        As for :class:`GroupedQueryAttention`.
+    """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int | None = None, *,
                  rope_base: float | None = 10000.0):

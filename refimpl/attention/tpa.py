@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from refimpl.attention._checks import positive_int
+from refimpl._validation import check_divides, check_positive_int
 from refimpl.attention._core import CausalSelfAttention, causal_attention
 
 
@@ -21,23 +21,37 @@ class TensorProductAttention(CausalSelfAttention):
 
     Parameters
     ----------
-    d_model, n_heads, head_dim : width d, heads n_h, per-head dim d_h (even, for RoPE).
-    q_rank, k_rank, v_rank : R_Q, R_K, R_V (defaults 6, 2, 2 as in the paper).
+    d_model : int
+        Model width d.
+    n_heads : int
+        Heads n_h.
+    head_dim : int, optional
+        Per-head dimension d_h (even, for RoPE); default ``d_model // n_heads`` (then
+        ``n_heads`` must divide ``d_model``).
+    q_rank, k_rank, v_rank : int
+        R_Q, R_K, R_V (defaults 6, 2, 2 as in the paper).
+    rope_base : float or None
+        RoPE base on the ``b`` factors of queries and keys; ``None`` for no position encoding.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If a size or rank is not a positive integer or ``n_heads`` does not divide
+        ``d_model`` when ``head_dim`` is left out.
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int | None = None, q_rank: int = 6,
                  k_rank: int = 2, v_rank: int = 2, *, rope_base: float | None = 10000.0):
         super().__init__()
-        self.d_model = positive_int(d_model, "d_model")
-        self.n_heads = positive_int(n_heads, "n_heads")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.n_heads = check_positive_int(n_heads, "n_heads")
         if head_dim is None:
-            if self.d_model % self.n_heads:
-                raise ValueError(f"n_heads={n_heads} must divide d_model={d_model} "
-                                 "when head_dim is not given")
+            check_divides(self.n_heads, "n_heads", self.d_model, "d_model")
             head_dim = self.d_model // self.n_heads
-        self.head_dim = positive_int(head_dim, "head_dim")
-        self.ranks = {"q": positive_int(q_rank, "q_rank"), "k": positive_int(k_rank, "k_rank"),
-                      "v": positive_int(v_rank, "v_rank")}
+        self.head_dim = check_positive_int(head_dim, "head_dim")
+        self.ranks = {"q": check_positive_int(q_rank, "q_rank"),
+                      "k": check_positive_int(k_rank, "k_rank"),
+                      "v": check_positive_int(v_rank, "v_rank")}
         H, dh = self.n_heads, self.head_dim
         self.w_a = nn.ModuleDict({n: nn.Linear(d_model, R * H, bias=False)
                                   for n, R in self.ranks.items()})
@@ -47,7 +61,20 @@ class TensorProductAttention(CausalSelfAttention):
         self.rope = self._make_rope(dh, rope_base)
 
     def factors(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(a, b)`` of ``name`` ∈ {"q", "k", "v"}: (B, T, R, n_h) and (B, T, R, d_h), no RoPE."""
+        """The factors ``(a, b)`` of queries, keys or values, before RoPE.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs ``(B, T, d_model)``.
+        name : str
+            ``"q"``, ``"k"`` or ``"v"``.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``a`` of shape ``(B, T, R, n_h)`` and ``b`` of shape ``(B, T, R, d_h)``.
+        """
         B, T, _ = x.shape
         R = self.ranks[name]
         return (self.w_a[name](x).view(B, T, R, self.n_heads),
@@ -55,7 +82,20 @@ class TensorProductAttention(CausalSelfAttention):
 
     @staticmethod
     def materialize(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``(1/R) Σ_r a_r ⊗ b_r``: (B, T, R, n_h), (B, T, R, d_h) → (B, n_h, T, d_h)."""
+        """``(1/R) Σ_r a_r ⊗ b_r`` per token.
+
+        Parameters
+        ----------
+        a : torch.Tensor
+            Head factors ``(B, T, R, n_h)``.
+        b : torch.Tensor
+            Feature factors ``(B, T, R, d_h)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n_h, T, d_h)``.
+        """
         # A sum of R broadcast outer products (R is small): no per-token tiny matmuls.
         out = a[:, :, 0, :, None] * b[:, :, 0, None, :]
         for r in range(1, a.shape[2]):
@@ -63,6 +103,7 @@ class TensorProductAttention(CausalSelfAttention):
         return (out / a.shape[2]).transpose(1, 2)
 
     def cache_fields(self):
+        """The key and value factors: ``a_k (R_K, n_h)``, ``b_k (R_K, d_h)``, likewise for v."""
         H, dh, Rk, Rv = self.n_heads, self.head_dim, self.ranks["k"], self.ranks["v"]
         return {"a_k": (Rk, H), "b_k": (Rk, dh), "a_v": (Rv, H), "b_v": (Rv, dh)}
 

@@ -5,12 +5,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refimpl.attention.affinity import (
-    AffinityPooling,
-    SnippetClassifier,
-    affinity_parameters,
-    stdlib_snippets,
-)
+from refimpl.attention import AffinityPooling, affinity_parameters
 
 
 @given(d=st.integers(1, 12), heads=st.integers(1, 5), rank=st.integers(1, 6),
@@ -51,16 +46,6 @@ def test_parameter_count_matches_closed_form(rank):
         assert affinity_parameters(20, 6, rank, 12) < affinity_parameters(20, 6, None, 12)
 
 
-def test_classifier_and_data():
-    X, y = stdlib_snippets(("json", "email"), length=32, per_class=10, seed=1)
-    assert X.shape == (20, 32) and X.dtype == torch.long and set(y.tolist()) == {0, 1}
-    X2, _ = stdlib_snippets(("json", "email"), length=32, per_class=10, seed=1)
-    assert torch.equal(X, X2)
-    for pooling in ("lowrank", "bilinear", "mean"):
-        logits = SnippetClassifier(2, d_embed=8, d_hidden=8, pooling=pooling)(X)
-        assert logits.shape == (20, 2)
-
-
 def test_bad_configuration():
     with pytest.raises(ValueError, match="heads must be at least 1"):
         AffinityPooling(8, 0)
@@ -72,7 +57,5 @@ def test_bad_configuration():
         AffinityPooling(8, 2, 2)(torch.randn(1, 3, 5))
     with pytest.raises(ValueError, match="at least one unmasked token"):
         AffinityPooling(8, 2, 2)(torch.randn(1, 3, 8), torch.zeros(1, 3, dtype=torch.bool))
-    with pytest.raises(ValueError, match="pooling must be"):
-        SnippetClassifier(2, pooling="max")
-    with pytest.raises(ValueError, match="not a package"):
-        stdlib_snippets(("no_such_package_xyz",))
+    with pytest.raises(TypeError, match="rank must be an integer"):
+        affinity_parameters(8, 2, 2.5)
