@@ -4,18 +4,16 @@ of contents. (nbval, run by `make test`, re-executes the notebooks themselves.)"
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from tools.build_pages import toc_docs
+from tools.execute_notebooks import NOTEBOOKS, all_notebook_mds, cell_inputs
 
-from build_pages import toc_docs  # noqa: E402
-from execute_notebooks import NOTEBOOKS, all_notebook_mds, cell_inputs  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MDS = all_notebook_mds()
 IDS = [str(md.relative_to(ROOT)) for md in MDS]
