@@ -11,7 +11,22 @@ SeedLike = int | np.random.Generator | None
 
 
 def as_generator(seed: SeedLike = None) -> np.random.Generator:
-    """Return a NumPy ``Generator``: ``seed`` itself if it is one, else ``default_rng(seed)``."""
+    """Return a NumPy ``Generator``: ``seed`` itself if it is one, else ``default_rng(seed)``.
+
+    Parameters
+    ----------
+    seed : int, numpy.random.Generator or None
+        ``None`` draws fresh entropy from the operating system.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    TypeError
+        If ``seed`` is of another type.
+    """
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
@@ -26,6 +41,16 @@ def seed_everything(seed: int) -> None:
 
     refimpl's own functions never read global random state (they take ``seed``);
     this is for notebooks and user code that do.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+
+    Raises
+    ------
+    TypeError
+        If ``seed`` is not an int.
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int; got {type(seed).__name__}")
@@ -34,3 +59,31 @@ def seed_everything(seed: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
+
+
+def torch_generator(seed=None):
+    """A CPU ``torch.Generator`` for a seed, the way every torch path of refimpl draws.
+
+    Parameters
+    ----------
+    seed : int, numpy.random.Generator, torch.Generator or None
+        A ``torch.Generator`` is returned as it is; an int seeds a new one directly
+        (``torch.Generator().manual_seed(seed)``, the stream torch users expect); a NumPy
+        generator or ``None`` (fresh entropy) draws the seed from :func:`as_generator`.
+
+    Returns
+    -------
+    torch.Generator
+
+    Raises
+    ------
+    TypeError
+        If ``seed`` is of another type.
+    """
+    import torch
+
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(int(as_generator(seed).integers(2**62)))

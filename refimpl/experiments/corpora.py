@@ -16,37 +16,11 @@ import numpy as np
 import torch
 
 from refimpl._validation import check_choice, check_fraction, check_positive_int
-from refimpl.seeding import as_generator
+from refimpl.seeding import as_generator, torch_generator
 
 
 def _stdlib() -> Path:
     return Path(os.path.dirname(os.__file__))
-
-
-def seeded_generator(seed) -> torch.Generator:
-    """A CPU ``torch.Generator``: ``seed`` itself if it is one, else ``manual_seed(seed)``.
-
-    The batches of this package are drawn from such a generator, so the same int seed gives
-    the same batches.
-
-    Parameters
-    ----------
-    seed : int or torch.Generator
-
-    Returns
-    -------
-    torch.Generator
-
-    Raises
-    ------
-    TypeError
-        If ``seed`` is neither an int nor a ``torch.Generator``.
-    """
-    if isinstance(seed, torch.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int or a torch.Generator; got {type(seed).__name__}")
-    return torch.Generator().manual_seed(int(seed))
 
 
 def package_files(package: str, *, skip_tests: bool = True) -> list[Path]:
@@ -276,7 +250,7 @@ def random_windows(data: torch.Tensor, n: int, length: int, seed) -> torch.Tenso
     n, length = check_positive_int(n, "n"), check_positive_int(length, "length")
     if len(data) <= length:
         raise ValueError(f"data ({len(data)} tokens) must be longer than length={length}")
-    starts = torch.randint(0, len(data) - length, (n,), generator=seeded_generator(seed))
+    starts = torch.randint(0, len(data) - length, (n,), generator=torch_generator(seed))
     return data[starts[:, None] + torch.arange(length)]
 
 

@@ -22,7 +22,7 @@ from refimpl._validation import (
     check_positive,
     check_positive_int,
 )
-from refimpl.experiments.corpora import seeded_generator
+from refimpl.seeding import torch_generator
 
 
 class TrainResult(NamedTuple):
@@ -202,7 +202,7 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple], *, steps: i
     """
     steps = check_positive_int(steps, "steps")
     eval_every = steps if eval_every is None else check_positive_int(eval_every, "eval_every")
-    gen = seeded_generator(seed)
+    gen = torch_generator(seed)
     trainer = Trainer(model, lr=lr, weight_decay=weight_decay, steps=steps, warmup=warmup,
                       schedule=schedule, clip_norm=clip_norm)
     device = _device(model)

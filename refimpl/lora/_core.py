@@ -641,15 +641,3 @@ def kaiming_uniform(shape, generator, *, device=None, dtype=None):
     t = torch.empty(shape, dtype=torch.float32)
     t.uniform_(-bound, bound, generator=generator)
     return t.to(device=device, dtype=dtype)
-
-
-def torch_generator(seed) -> torch.Generator:
-    """A CPU ``torch.Generator`` from an int seed, a NumPy generator or ``None``."""
-    from refimpl.seeding import as_generator
-
-    if isinstance(seed, torch.Generator):
-        return seed
-    g = torch.Generator()
-    g.manual_seed(int(as_generator(seed).integers(2**62)))
-    return g
-

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int, check_rank
-from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform, torch_generator
+from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform
+from refimpl.seeding import torch_generator
 
 __all__ = ["FLoRAConfig", "FLoRAConv2d", "FLoRALinear"]
 

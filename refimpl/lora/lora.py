@@ -23,7 +23,8 @@ from refimpl._validation import (
     check_same_kind,
     check_square,
 )
-from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform, torch_generator
+from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform
+from refimpl.seeding import torch_generator
 
 __all__ = [
     "LoRAConfig",

@@ -16,9 +16,9 @@ from refimpl.lora._core import (
     ScaledConfig,
     kaiming_uniform,
     scaling_factor,
-    torch_generator,
 )
 from refimpl.lora.lora import pissa_factors
+from refimpl.seeding import torch_generator
 
 __all__ = [
     "BlockLoRAConfig",

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int, check_rank
-from refimpl.lora._core import AdapterConfig, AdapterLayer, kaiming_uniform, torch_generator
+from refimpl.lora._core import AdapterConfig, AdapterLayer, kaiming_uniform
+from refimpl.seeding import torch_generator
 
 __all__ = ["VeRAConfig", "VeRALinear"]
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from refimpl.experiments import corpora
+from refimpl.seeding import torch_generator
 
 
 def test_stdlib_bytes_are_bytes_and_deterministic():
@@ -40,7 +41,7 @@ def test_snippets_and_docstrings_are_labelled_and_deterministic():
 def test_batches_are_deterministic_for_a_seed():
     data = torch.arange(1000)
     a = corpora.random_windows(data, 8, 5, 3)
-    b = corpora.random_windows(data, 8, 5, corpora.seeded_generator(3))
+    b = corpora.random_windows(data, 8, 5, torch_generator(3))
     assert torch.equal(a, b) and a.shape == (8, 5)
     assert torch.equal(a[:, 1:] - a[:, :-1], torch.ones(8, 4, dtype=torch.long))  # consecutive
     assert not torch.equal(a, corpora.random_windows(data, 8, 5, 4))
@@ -48,7 +49,7 @@ def test_batches_are_deterministic_for_a_seed():
     assert x.shape == t.shape == (4, 6) and torch.equal(t, x + 1)
     x, t = corpora.lm_batch(data, 4, 6, 0, targets="last")
     assert t.shape == (4,) and torch.equal(t, x[:, -1] + 1)
-    g = corpora.seeded_generator(7)
+    g = torch_generator(7)
     first, second = corpora.lm_batch(data, 4, 6, g), corpora.lm_batch(data, 4, 6, g)  # advancing
     assert not torch.equal(first[0], second[0])
 
@@ -75,6 +76,6 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="targets must be one of"):
         corpora.lm_batch(torch.arange(10), 2, 3, 0, targets="first")
     with pytest.raises(TypeError, match="seed must be an int"):
-        corpora.seeded_generator(1.5)
+        torch_generator(1.5)
     with pytest.raises(ValueError, match="max_bytes must be at least 1"):
         corpora.stdlib_bytes(0)
