@@ -18,7 +18,18 @@ BACKENDS = ("auto", "numpy", "numba", "torch")
 
 
 def is_torch_tensor(x) -> bool:
-    """True if ``x`` is a torch tensor. Never imports torch."""
+    """True if ``x`` is a torch tensor. Never imports torch.
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        False whenever torch has not been imported (then ``x`` cannot be a tensor).
+    """
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 

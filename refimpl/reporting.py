@@ -62,6 +62,16 @@ def show_source(obj):
     """Display the source of a refimpl function or class, highlighted, in a notebook.
 
     The book's notebooks never define algorithms; they show refimpl's code with this.
+
+    Parameters
+    ----------
+    obj : function, class or method
+        What to show.
+
+    Returns
+    -------
+    IPython.display.Code
+        The highlighted source, rendered by the notebook.
     """
     import inspect
 
