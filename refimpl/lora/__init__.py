@@ -27,9 +27,12 @@ Base weights change only through ``merge`` or a method's documented residual (Pi
 OLoRA, CorDA, NLoRA/IntTune, SVFit, SoKA, DoTA, RiemannLoRA replace ``W`` by ``W − ΔW₀`` so
 that the output is unchanged at step 0; LQ-LoRA replaces it by its quantized part).
 
-Modules: :mod:`~refimpl.lora.lora` (LoRA, rsLoRA, PiSSA, MiLoRA, OLoRA, CorDA, SLoRA, NLoRA,
-IntTune), :mod:`~refimpl.lora.dora` (DoRA with the factored norm, EDoRA),
-:mod:`~refimpl.lora.vera` (VeRA), :mod:`~refimpl.lora.singular` (SVFit, SVFT, QR-LoRA),
+Modules: :mod:`~refimpl.lora._core` (the protocol), :mod:`~refimpl.lora.model` (``wrap``,
+merging, counting, saving, loading, calibration), :mod:`~refimpl.lora.lora` (LoRA, rsLoRA,
+PiSSA, MiLoRA, OLoRA, CorDA, SLoRA, NLoRA, IntTune), :mod:`~refimpl.lora.factors` (their
+initial factors from the pretrained weight), :mod:`~refimpl.lora.dora` (DoRA with the
+factored norm, EDoRA), :mod:`~refimpl.lora.vera` (VeRA), :mod:`~refimpl.lora.singular` (SVFit,
+SVFT, QR-LoRA),
 :mod:`~refimpl.lora.curlora` (CURLoRA), :mod:`~refimpl.lora.lqlora` (LQ-LoRA and its
 quantizers), :mod:`~refimpl.lora.shared` (tier B: LoTR, NoRA, Block-LoRA),
 :mod:`~refimpl.lora.kronecker` (tier B: SoKA, on :func:`refimpl.tensor.kron_svd`),
@@ -43,19 +46,7 @@ quantizers), :mod:`~refimpl.lora.shared` (tier B: LoTR, NoRA, Block-LoRA),
 Importing this subpackage imports torch.
 """
 
-from refimpl.lora._core import (
-    AdapterConfig,
-    AdapterLayer,
-    adapter_layers,
-    energy_rank,
-    input_covariances,
-    load_adapter,
-    merge,
-    save_adapter,
-    trainable_parameters,
-    unmerge,
-    wrap,
-)
+from refimpl.lora._core import AdapterConfig, AdapterLayer, energy_rank
 from refimpl.lora.clover import CLOVERFactors, CLOVERLinear, clover_orthogonalize, clover_wrap
 from refimpl.lora.curlora import CURLoRAConfig, CURLoRALinear, curlora_indices
 from refimpl.lora.dora import (
@@ -67,6 +58,15 @@ from refimpl.lora.dora import (
     dora_norm_factored,
 )
 from refimpl.lora.dota import DoTAConfig, DoTALinear
+from refimpl.lora.factors import (
+    LowRankFactors,
+    NystromFactors,
+    corda_damped_covariance,
+    corda_factors,
+    nystrom_factors,
+    olora_factors,
+    pissa_factors,
+)
 from refimpl.lora.flora import FLoRAConfig, FLoRAConv2d, FLoRALinear
 from refimpl.lora.kronecker import SoKAConfig, SoKALinear
 from refimpl.lora.lora import (
@@ -74,15 +74,8 @@ from refimpl.lora.lora import (
     LoRAConv2d,
     LoRAEmbedding,
     LoRALinear,
-    LowRankFactors,
     NLoRAConfig,
     NLoRALinear,
-    NystromFactors,
-    corda_damped_covariance,
-    corda_factors,
-    nystrom_factors,
-    olora_factors,
-    pissa_factors,
 )
 from refimpl.lora.lqlora import (
     LQDecomposition,
@@ -95,6 +88,16 @@ from refimpl.lora.lqlora import (
     uniform_quantize,
 )
 from refimpl.lora.merging import DRMDecomposition, drm_decompose, drm_merge
+from refimpl.lora.model import (
+    adapter_layers,
+    input_covariances,
+    load_adapter,
+    merge,
+    save_adapter,
+    trainable_parameters,
+    unmerge,
+    wrap,
+)
 from refimpl.lora.riemann import RiemannLoRAConfig, RiemannLoRALinear
 from refimpl.lora.shared import (
     BlockLoRAConfig,

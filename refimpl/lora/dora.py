@@ -10,7 +10,7 @@ from torch import nn
 
 from refimpl._validation import check_choice, check_rank
 from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform
-from refimpl.lora.lora import pissa_factors
+from refimpl.lora.factors import pissa_factors
 from refimpl.seeding import torch_generator
 
 __all__ = [

@@ -17,7 +17,7 @@ from refimpl.lora._core import (
     kaiming_uniform,
     scaling_factor,
 )
-from refimpl.lora.lora import pissa_factors
+from refimpl.lora.factors import pissa_factors
 from refimpl.seeding import torch_generator
 
 __all__ = [

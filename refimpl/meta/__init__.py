@@ -1,8 +1,10 @@
 """Chapter 01: meta-factorization, hidden projectors and what they are good for.
 
 - :mod:`refimpl.meta.core`: dual bases, oblique projectors, the reconstruction equation;
-- :mod:`refimpl.meta.instances`: CPQR, SVD, UTV/ULV, generalized Nyström, CUR and the
-  Moore–Penrose pseudoinverse rebuilt from :func:`meta_factorize`;
+- :mod:`refimpl.meta.instances`: CPQR, SVD and UTV/ULV (orthonormal factors) rebuilt from
+  :func:`meta_factorize`;
+- :mod:`refimpl.meta.skeletons`: generalized Nyström, CUR and the Moore–Penrose pseudoinverse
+  (interpolatory and sketched factors) rebuilt from :func:`meta_factorize`;
 - :mod:`refimpl.meta.projectors`: the projectors hidden in LU, QR, SVD and CUR, and linear
   matrix equations solved with them;
 - :mod:`refimpl.meta.toy_cipher`: a toy encryption by projectors (not secure; see there).
@@ -15,21 +17,7 @@ from refimpl.meta.core import (
     oblique_projector,
     projector_residual,
 )
-from refimpl.meta.instances import (
-    CUR,
-    UTV,
-    CPQRMeta,
-    Nystrom,
-    PinvMeta,
-    SVDMeta,
-    cpqr_meta,
-    cur,
-    generalized_nystrom,
-    pinv_meta,
-    svd_meta,
-    ulv,
-    utv,
-)
+from refimpl.meta.instances import UTV, CPQRMeta, SVDMeta, cpqr_meta, svd_meta, ulv, utv
 from refimpl.meta.projectors import (
     HiddenProjectors,
     MatrixEquationSolution,
@@ -37,6 +25,7 @@ from refimpl.meta.projectors import (
     hidden_projectors,
     solve_matrix_equation,
 )
+from refimpl.meta.skeletons import CUR, Nystrom, PinvMeta, cur, generalized_nystrom, pinv_meta
 from refimpl.meta.toy_cipher import (
     ToyKey,
     blocks_to_text,

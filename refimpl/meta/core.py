@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
-from refimpl._validation import check_choice, check_positive, check_rows
+from refimpl._validation import check_choice, check_positive, check_rank, check_rows
 
 METHODS = ("auto", "solve", "pinv")
 
@@ -63,6 +63,16 @@ class MetaFactorization(NamedTuple):
     def row_projector(self):
         """``X Hᵀ`` (n×n); ``A (X Hᵀ)`` projects A's rows onto range(H) along null(Dᵀ)."""
         return self.X @ _xp.mT(self.H)
+
+
+def instance_rank(rank, A) -> int:
+    """``rank`` checked against ``min(m, n)`` of ``A``; ``None`` means full rank.
+
+    Shared by the instances of :mod:`refimpl.meta.instances` and :mod:`refimpl.meta.skeletons`
+    that take a rank (package-internal: not exported from :mod:`refimpl.meta`).
+    """
+    full = min(A.shape[-2:])
+    return full if rank is None else check_rank(rank, "rank", full)
 
 
 def _check_options(method, rcond):

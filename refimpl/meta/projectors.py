@@ -30,7 +30,7 @@ from refimpl import _xp
 from refimpl._validation import check_choice, check_positive, check_rank, check_rows
 from refimpl.linalg import cpqr
 from refimpl.meta.core import dual_basis
-from refimpl.meta.instances import numerical_rank
+from refimpl.meta.skeletons import numerical_rank
 
 KINDS = ("svd", "qr", "lu", "cur")
 
