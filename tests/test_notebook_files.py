@@ -4,11 +4,13 @@ of contents. (nbval, run by `make test`, re-executes the notebooks themselves.)"
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
+import yaml
 
 from tools.build_pages import toc_docs
 from tools.execute_notebooks import NOTEBOOKS, all_notebook_mds, cell_inputs
@@ -70,3 +72,25 @@ def test_every_toc_notebook_exists():
     sources = {_doc(md) for md in MDS}
     missing = sorted(d for d in toc_docs(ROOT) if d.startswith("notebooks/") and d not in sources)
     assert not missing, f"_toc.yml lists notebooks that have no MyST .md source: {missing}"
+
+
+REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+INSTALL = f'%pip install -q "refimpl[book] @ git+{REPOSITORY}"'
+
+
+@pytest.mark.parametrize("md", MDS, ids=IDS)
+def test_first_cell_installs_refimpl_on_colab(md):
+    nb = jupytext.read(md)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'if "google.colab" in sys.modules:' in first.source, (
+        f"{_doc(md)}: the first code cell must install refimpl when run on Colab")
+    assert INSTALL in first.source, (
+        f"{_doc(md)}: the Colab install must use _config.yml's repository.url ({REPOSITORY})")
+    assert "remove-cell" in first.metadata.get("tags", []), "the book hides the install cell"
+
+
+def test_readme_installs_from_the_configured_repository():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert INSTALL.removeprefix("%pip install -q ") in readme
+    assert all(url == REPOSITORY for url in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+",
+                                                        readme))
