@@ -201,3 +201,20 @@ def check_rate(value, name: str) -> float:
     if value >= 1:
         raise ValueError(f"{name} must lie in [0, 1); got {value!r}")
     return value
+
+
+def check_tokens(tokens, name: str, *, ndim: int, vocab_size: int | None = None,
+                 length: int | None = None) -> None:
+    """Token ids: a non-empty int32/int64 torch tensor with ``ndim`` dimensions, its last axis
+    of length ``length`` and its ids in ``[0, vocab_size)`` when those are given."""
+    if not is_torch_tensor(tokens) or _dtype_name(tokens) not in ("int64", "int32"):
+        raise TypeError(f"{name} must be an integer torch tensor with {ndim} dimension(s); got "
+                        f"{type(tokens).__name__}")
+    if tokens.ndim != ndim or tokens.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty tensor with {ndim} dimension(s); got "
+                         f"shape {tuple(tokens.shape)}")
+    if length is not None and tokens.shape[-1] != length:
+        raise ValueError(f"{name} must have {length} columns (the context); got shape "
+                         f"{tuple(tokens.shape)}")
+    if vocab_size is not None and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+        raise ValueError(f"{name} must lie in [0, {vocab_size})")

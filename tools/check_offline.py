@@ -26,7 +26,8 @@ MATHJAX = "_static/mathjax/tex-chtml.js"
 _MATH = re.compile(r"""class=["']math\b""")
 
 
-def _is_fetch(tag: str, attr: str, html_tag: str) -> bool:
+def _is_fetch(tag: str, html_tag: str) -> bool:
+    """Whether the tag makes the browser load its URL (a ``<link>`` only for these rels)."""
     if tag.lower() != "link":
         return True
     rel = re.search(r"""\brel\s*=\s*["']([^"']+)""", html_tag, re.IGNORECASE)
@@ -39,7 +40,7 @@ def page_problems(html: str, where: str) -> list[str]:
     problems = []
     for m in _FETCH.finditer(html):
         tag, attr, url = m.groups()
-        if _REMOTE.match(url) and not url.startswith(ALLOWED) and _is_fetch(tag, attr, m.group(0)):
+        if _REMOTE.match(url) and not url.startswith(ALLOWED) and _is_fetch(tag, m.group(0)):
             problems.append(f"{where}: <{tag} {attr}={url}> is fetched from the network")
     for style in re.findall(r"<style\b[^>]*>(.*?)</style>", html, re.IGNORECASE | re.DOTALL):
         problems += [f"{where}: CSS url({u}) is fetched from the network"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from refimpl._validation import check_choice, check_fraction, check_positive_int
+from refimpl._validation import check_choice, check_fraction, check_positive_int, check_tokens
 from refimpl.seeding import as_generator, torch_generator
 
 
@@ -187,13 +187,6 @@ def stdlib_docstrings(packages, *, max_chars: int = 200, seed=0):
     return [texts[i] for i in order], torch.tensor([labels[i] for i in order])
 
 
-def _check_tokens(data, name: str) -> None:
-    if not isinstance(data, torch.Tensor) or data.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"{name} must be an integer torch tensor; got {type(data).__name__}")
-    if data.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got shape {tuple(data.shape)}")
-
-
 def split_corpus(data: torch.Tensor, train_frac: float = 0.9):
     """Split a token sequence into a leading training part and a held-out tail.
 
@@ -215,7 +208,7 @@ def split_corpus(data: torch.Tensor, train_frac: float = 0.9):
     ValueError
         If either part would be empty.
     """
-    _check_tokens(data, "data")
+    check_tokens(data, "data", ndim=1)
     n = int(len(data) * check_fraction(train_frac, "train_frac"))
     if not 0 < n < len(data):
         raise ValueError(f"train_frac={train_frac} leaves an empty part of {len(data)} tokens")
@@ -246,7 +239,7 @@ def random_windows(data: torch.Tensor, n: int, length: int, seed) -> torch.Tenso
     ValueError
         If ``data`` is not longer than ``length``.
     """
-    _check_tokens(data, "data")
+    check_tokens(data, "data", ndim=1)
     n, length = check_positive_int(n, "n"), check_positive_int(length, "length")
     if len(data) <= length:
         raise ValueError(f"data ({len(data)} tokens) must be longer than length={length}")

@@ -14,23 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from refimpl._validation import check_choice, check_positive_int
+from refimpl._validation import check_choice, check_positive_int, check_tokens
 from refimpl.attention import KVCache, RMSNorm, make_attention
 from refimpl.attention.affinity import AffinityPooling
-
-
-def _check_tokens(tokens, vocab_size: int, length: int | None = None) -> None:
-    """Integer (B, T) tokens in ``[0, vocab_size)`` (with ``T == length`` if given)."""
-    if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int64, torch.int32):
-        raise TypeError("tokens must be an integer torch tensor (B, T)")
-    if tokens.ndim != 2 or tokens.numel() == 0:
-        raise ValueError(
-            f"tokens must have shape (B, T) with B, T ≥ 1; got {tuple(tokens.shape)}")
-    if length is not None and tokens.shape[1] != length:
-        raise ValueError(f"tokens must have {length} columns (the context); got "
-                         f"{tuple(tokens.shape)}")
-    if int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size:
-        raise ValueError(f"tokens must lie in [0, {vocab_size})")
 
 
 class _Block(nn.Module):
@@ -127,7 +113,7 @@ class TinyLM(nn.Module):
             If ``tokens`` are not integer ``(B, T)`` values in range, or ``caches`` does not
             hold one cache per layer.
         """
-        _check_tokens(tokens, self.vocab_size)
+        check_tokens(tokens, "tokens", ndim=2, vocab_size=self.vocab_size)
         if caches is not None and len(caches) != self.n_layers:
             raise ValueError(f"need one cache per layer ({self.n_layers}); got {len(caches)}")
         x = self.embed(tokens)
@@ -185,7 +171,8 @@ class CharMLP(nn.Module):
         torch.Tensor
             ``(B, vocab_size)``.
         """
-        _check_tokens(tokens, self.vocab_size, self.context)
+        check_tokens(tokens, "tokens", ndim=2, vocab_size=self.vocab_size,
+                     length=self.context)
         h = torch.relu(self.fc1(self.embed(tokens).flatten(1)))
         return self.out(torch.relu(self.fc2(h)))
 
