@@ -7,34 +7,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import platform
 from pathlib import Path
 
+from refimpl.experiments.probes import machine
+
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> dict:
-    """What the numbers were measured on."""
-    import numpy as np
-    import scipy
-
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-    }
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = sorted({f"{p.get('internal_api')} {p.get('version')} "
-                               f"({p.get('num_threads')} threads)" for p in threadpool_info()})
-    except ImportError:
-        pass
-    return info
 
 
 def write_result(name: str, *, title: str, description: str, ours: str, peer: str,

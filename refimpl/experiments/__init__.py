@@ -12,8 +12,10 @@
   :class:`TrainResult`); :func:`evaluate_lm`, :func:`perplexity`;
 - :mod:`~refimpl.experiments.recipes`: the chapter recipes on that loop, :func:`train_lm`,
   :func:`compare_variants` and :func:`fit_classifier`;
-- :mod:`~refimpl.experiments.probes`: :func:`median_time`, :func:`cpu_peak_memory` and
-  :func:`prefilled_decode_step`.
+- :mod:`~refimpl.experiments.pretrained`: :func:`load_minilm` (the packaged MiniLM encoder,
+  loaded offline) and :class:`MeanPooledClassifier`;
+- :mod:`~refimpl.experiments.probes`: :func:`median_time`, :func:`cpu_peak_memory`,
+  :func:`prefilled_decode_step` and :func:`machine` (what a measurement ran on).
 
 Importing this subpackage imports torch (and :mod:`refimpl.attention`).
 """
@@ -29,7 +31,13 @@ from refimpl.experiments.corpora import (
     stdlib_snippets,
 )
 from refimpl.experiments.models import CharMLP, SnippetClassifier, TinyLM
-from refimpl.experiments.probes import cpu_peak_memory, median_time, prefilled_decode_step
+from refimpl.experiments.pretrained import MeanPooledClassifier, load_minilm
+from refimpl.experiments.probes import (
+    cpu_peak_memory,
+    machine,
+    median_time,
+    prefilled_decode_step,
+)
 from refimpl.experiments.recipes import compare_variants, fit_classifier, train_lm
 from refimpl.experiments.training import (
     Trainer,
@@ -42,6 +50,7 @@ from refimpl.experiments.training import (
 
 __all__ = [
     "CharMLP",
+    "MeanPooledClassifier",
     "SnippetClassifier",
     "TinyLM",
     "TrainResult",
@@ -53,6 +62,8 @@ __all__ = [
     "fit",
     "fit_classifier",
     "lm_batch",
+    "load_minilm",
+    "machine",
     "median_time",
     "package_files",
     "perplexity",

@@ -127,3 +127,44 @@ def prefilled_decode_step(layer, context: int, *, seed: int = 0):
             return layer(x, cache)
 
     return step, cache
+
+
+def machine() -> dict:
+    """What a measurement ran on: platform, CPU count, library versions and BLAS threads.
+
+    Benchmarks, the longer runs under ``runs/`` and the notebook executor record it beside
+    their numbers.
+
+    Returns
+    -------
+    dict
+        ``platform``, ``processor``, ``cpu_count``, ``python``, ``numpy``, ``scipy`` and,
+        where they are installed, ``torch`` (with its thread count) and ``blas`` (each BLAS
+        and OpenMP library threadpoolctl finds, with its thread count).
+    """
+    import os
+    import platform
+    import sys
+
+    import numpy as np
+    import scipy
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
+    if "torch" in sys.modules:
+        import torch
+
+        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return info
+    info["blas"] = sorted({f"{p.get('internal_api')} {p.get('version')} "
+                           f"({p.get('num_threads')} threads)" for p in threadpool_info()})
+    return info

@@ -36,3 +36,14 @@ def test_prefilled_decode_step_appends_one_token():
     torch.testing.assert_close(step2(), out, rtol=0, atol=0)
     with pytest.raises(ValueError, match="context must be at least 1"):
         prefilled_decode_step(layer, 0)
+
+
+def test_machine_names_what_a_measurement_ran_on():
+    import numpy as np
+
+    from refimpl.experiments import machine
+
+    info = machine()
+    assert info["numpy"] == np.__version__ and info["cpu_count"] >= 1
+    assert "torch" in info and "threads" in info["torch"]  # torch is imported by the harness
+    assert all(isinstance(v, str | int | list) for v in info.values())
