@@ -19,7 +19,8 @@ NOTEBOOK_ENV ?= MKL_ENABLE_INSTRUCTIONS=AVX2 OPENBLAS_CORETYPE=Haswell OMP_NUM_T
 SSE_ENV      ?= MKL_ENABLE_INSTRUCTIONS=SSE4_2 OPENBLAS_CORETYPE=Nehalem
 NBVAL = $(PY) -m pytest --nbval-lax --nbval-sanitize-with tools/nbval_sanitize.cfg notebooks
 
-.PHONY: setup book pages notebooks notebooks-all test nbval-sse lint bench clean
+.PHONY: setup book pages notebooks notebooks-all test browser-deps nbval-sse lint bench long-runs \
+        clean
 
 setup: $(VENV)/.installed
 
@@ -51,13 +52,27 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 # Unit, property and peer tests; nbval re-executes every notebook; then a strict build of the
-# book from the committed outputs (broken references, citations or labels fail it).
-test: setup lint
+# book from the committed outputs (broken references, citations or labels fail it), and every
+# page of it opened in headless Chromium (tests/browser: reading defects; screenshots of each
+# page's first screen in _build/screenshots/).
+BOOK_CHECK := _build/check/_build/html
+test: setup lint browser-deps
 	$(PY) tools/build_pages.py
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not browser"
 	$(NBVAL)
 	$(VENV)/bin/jupyter-book build . $(BUILD_FLAGS) -q --path-output _build/check
-	$(PY) tools/check_offline.py _build/check/_build/html
+	$(PY) tools/check_offline.py $(BOOK_CHECK)
+	BOOK_HTML=$(BOOK_CHECK) $(PY) -m pytest tests/browser -m browser
+
+# The browser tests drive the system's Chromium (Debian's package; playwright downloads nothing).
+# $CHROMIUM names another one.
+browser-deps:
+	@command -v chromium >/dev/null || test -n "$$CHROMIUM" || { \
+	  command -v apt-get >/dev/null || { \
+	    echo "make test needs Chromium: install it, or set CHROMIUM=/path/to/chromium" >&2; \
+	    exit 1; }; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 # The notebooks' checked outputs under a third instruction path (SSE4.2 kernels).
 nbval-sse: setup
@@ -65,6 +80,14 @@ nbval-sse: setup
 
 bench: setup
 	$(PY) -m benchmarks
+
+# The longer experiments that rank methods the notebooks' default budgets cannot (several
+# seeds per variant; tens of minutes on 2 cores). They write runs/results/*.json, which the
+# notebooks plot beside their small live runs.
+long-runs: setup
+	$(NOTEBOOK_ENV) $(PY) -m runs.lora_family
+	$(NOTEBOOK_ENV) $(PY) -m runs.attention_training --page training
+	$(NOTEBOOK_ENV) $(PY) -m runs.attention_training --page training_budget
 
 clean:
 	rm -rf _build book/generated
