@@ -1,6 +1,6 @@
-"""Generate the book's data-driven pages from book/data/ and benchmarks/results/.
+"""Generate the book's data-driven pages from book/data/, benchmarks/results/ and notebooks/.
 
-    python tools/build_pages.py              # writes book/generated/*.md
+    python tools/build_pages.py              # writes book/generated/*.md and figures/*.svg
     python tools/build_pages.py --out DIR    # writes elsewhere (tests use a temporary folder)
 
 Inputs
@@ -10,13 +10,16 @@ Inputs
     book/data/reproductions.yaml  the papers' claims that notebooks try
     book/data/measured/*.json     outcomes written by refimpl.reporting.record_claim
     benchmarks/results/*.json     peer comparisons written by `make bench`
+    notebooks/**/*.ipynb          the executed notebooks: nbclient's per-cell timestamps and the
+                                  kernel configuration tools/execute_notebooks.py records
 
-Outputs (MyST Markdown, git-ignored, rebuilt by `make pages`, `make book` and `make test`)
-    coverage.md  reproductions.md  benchmarks.md  map.md (included by book/intro.md)
+Outputs (MyST Markdown and SVG, git-ignored, rebuilt by `make pages`, `make book`, `make test`)
+    coverage.md  reproductions.md  benchmarks.md  status.md  map.md (included by book/intro.md)
+    figures/bench-<name>.svg      one ratio chart per benchmark table (matplotlib, Agg)
 
-The output depends only on the inputs (sorted, no timestamps), and a file is rewritten only
-when its text changes. Malformed data stops the script with exit status 1 and a list of
-every problem found.
+The output depends only on the inputs (sorted; the only times shown are those recorded in the
+inputs; the SVGs carry no date and fixed ids), and a file is rewritten only when its content
+changes. Malformed data stops the script with exit status 1 and a list of every problem found.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -47,6 +51,12 @@ CHAPTER_STATUSES = ("written", "planned")
 # A measured claim has one of refimpl.reporting.STATUSES (imported above as CLAIM_STATUSES);
 # a claim without a measured file is shown as NOT_TRIED.
 NOT_TRIED = "not yet tried"
+
+# The key of the notebook metadata where tools/execute_notebooks.py records the kernel
+# configuration of a run (tools.execute_notebooks.RUN_METADATA; tests check they agree).
+RUN_METADATA = "refimpl"
+KERNEL_ENV_VARS = ("MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
+                   "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 BENCHMARK_KEYS = ("benchmark", "title", "description", "ours", "peer", "device", "machine",
                   "created", "rows")
@@ -108,6 +118,16 @@ class Claim:
     section: str
 
 
+@dataclass(frozen=True)
+class NotebookRun:
+    """What a committed .ipynb records of its execution (None where it records nothing)."""
+    doc: str
+    in_toc: bool
+    seconds: float | None = None
+    last_run: datetime | None = None
+    run: dict | None = None  # tools/execute_notebooks.py's RUN_METADATA entry
+
+
 @dataclass
 class BookData:
     root: Path
@@ -118,6 +138,7 @@ class BookData:
     claims: list[Claim]
     measured: dict[str, dict]
     benchmarks: list[tuple[str, dict]] = field(default_factory=list)
+    notebooks: list[NotebookRun] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- loading
@@ -146,24 +167,30 @@ def _text(value) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
-def toc_docs(root: Path) -> set[str]:
-    """Every doc path listed in _toc.yml (root, chapters, sections), without suffix."""
+def toc_order(root: Path) -> list[str]:
+    """Every doc path listed in _toc.yml (root, chapters, sections), in reading order."""
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8")) or {}
-    docs: set[str] = set()
+    docs: list[str] = []
 
     def walk(node):
         if isinstance(node, dict):
             for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    docs.add(_strip_suffix(node[key]))
-            for value in node.values():
-                walk(value)
+                if isinstance(node.get(key), str) and _strip_suffix(node[key]) not in docs:
+                    docs.append(_strip_suffix(node[key]))
+            for key, value in node.items():
+                if key not in ("root", "file"):
+                    walk(value)
         elif isinstance(node, list):
             for item in node:
                 walk(item)
 
     walk(toc)
     return docs
+
+
+def toc_docs(root: Path) -> set[str]:
+    """Every doc path listed in _toc.yml (root, chapters, sections), without suffix."""
+    return set(toc_order(root))
 
 
 def _strip_suffix(doc: str) -> str:
@@ -450,8 +477,76 @@ def load_benchmarks(root: Path, problems: list[str]) -> list[tuple[str, dict]]:
     return results
 
 
+# The measured quantities a benchmark table may compare: the suffix of its ours_<x> / peer_<x>
+# keys -> (what it is, the unit shown, the factor from the recorded unit to seconds or bytes).
+QUANTITIES = {
+    "s": ("time", "s", 1.0),
+    "ms": ("time", "ms", 1e-3),
+    "bytes": ("memory", "B", 1.0),
+    "kib": ("memory", "KiB", 2.0**10),
+    "mib": ("memory", "MiB", 2.0**20),
+    "gib": ("memory", "GiB", 2.0**30),
+}
+
+
+def _quantity(rows: list) -> str | None:
+    """The suffix x for which every row has numeric ours_x and peer_x (None if there is none)."""
+    for suffix in QUANTITIES:
+        if rows and all(isinstance(r, dict) and _is_number(r.get(f"ours_{suffix}"))
+                        and _is_number(r.get(f"peer_{suffix}")) for r in rows):
+            return suffix
+    return None
+
+
+def _extra_tables(data: dict) -> list[str]:
+    """The top-level keys of a benchmark result that hold a further table ({"rows": [...]})."""
+    return [k for k in data if k not in BENCHMARK_KEYS and isinstance(data[k], dict)
+            and "rows" in data[k]]
+
+
+def _rows_problems(rows, where: str, suffix: str | None) -> list[str]:
+    out = []
+    if not isinstance(rows, list) or not rows:
+        return [f"{where} must be a non-empty list"]
+    required = ("case", f"ours_{suffix}", f"peer_{suffix}", "ratio") if suffix else \
+        ("case", "ratio")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            out.append(f"{where}[{i}] must be an object")
+            continue
+        out += [f"{where}[{i}] is missing {k!r}" for k in required if k not in row]
+        if "case" in row and not isinstance(row["case"], str):
+            out.append(f"{where}[{i}].case must be a string")
+        for key in required[1:]:
+            if key in row and not _is_number(row[key]):
+                out.append(f"{where}[{i}].{key} must be a finite number")
+        ours, peer = row.get(f"ours_{suffix}"), row.get(f"peer_{suffix}")
+        if suffix and all(_is_number(x) for x in (ours, peer, row.get("ratio"))) and peer > 0:
+            expected = ours / peer
+            if not math.isclose(row["ratio"], expected, rel_tol=0.05, abs_tol=1e-3):
+                out.append(f"{where}[{i}].ratio is {row['ratio']}, but ours_{suffix} / "
+                           f"peer_{suffix} is {expected:.4g} (the ratio is ours / peer)")
+        if _is_number(row.get("ratio")) and row["ratio"] <= 0:
+            out.append(f"{where}[{i}].ratio must be positive")
+    return out
+
+
+def _target_problems(holder: dict, where: str) -> list[str]:
+    if "target_ratio" in holder and not (_is_number(holder["target_ratio"])
+                                         and holder["target_ratio"] > 0):
+        return [f"{where}target_ratio must be a positive number (ours / peer)"]
+    return []
+
+
 def benchmark_problems(data) -> list[str]:
-    """What is wrong with one benchmark JSON object (empty if nothing)."""
+    """What is wrong with one benchmark JSON object (empty if nothing).
+
+    Besides the keys of ``BENCHMARK_KEYS`` (``rows``: the time table), a result may hold
+    ``target_ratio`` (the ours / peer ratio the benchmark aims at, drawn on its figure) and
+    further tables: a top-level object with ``rows`` whose rows compare ``ours_<x>`` with
+    ``peer_<x>`` for an x of ``QUANTITIES`` (e.g. ``ours_mib``), and optionally its own
+    ``target_ratio``.
+    """
     if not isinstance(data, dict):
         return ["expected a JSON object"]
     out = [f"missing key {k!r}" for k in BENCHMARK_KEYS if k not in data]
@@ -460,25 +555,80 @@ def benchmark_problems(data) -> list[str]:
             out.append(f"{key!r} must be a string")
     if "machine" in data and not isinstance(data["machine"], dict):
         out.append("'machine' must be an object")
-    rows = data.get("rows")
-    if "rows" in data and (not isinstance(rows, list) or not rows):
-        out.append("'rows' must be a non-empty list")
-        rows = []
-    for i, row in enumerate(rows or []):
-        if not isinstance(row, dict):
-            out.append(f"rows[{i}] must be an object")
-            continue
-        out += [f"rows[{i}] is missing {k!r}" for k in BENCHMARK_ROW_KEYS if k not in row]
-        for key in ("ours_s", "peer_s", "ratio"):
-            if key in row and not _is_number(row[key]):
-                out.append(f"rows[{i}].{key} must be a finite number")
-        if all(_is_number(row.get(k)) for k in ("ours_s", "peer_s", "ratio")) \
-                and row["peer_s"] > 0:
-            expected = row["ours_s"] / row["peer_s"]
-            if not math.isclose(row["ratio"], expected, rel_tol=0.05, abs_tol=1e-3):
-                out.append(f"rows[{i}].ratio is {row['ratio']}, but ours_s / peer_s is "
-                           f"{expected:.4g} (the ratio is ours / peer)")
+    if "rows" in data:
+        out += _rows_problems(data["rows"], "rows", "s")
+        if out and out[-1] == "rows must be a non-empty list":
+            out[-1] = "'rows' must be a non-empty list"
+    out += _target_problems(data, "")
+    for key in _extra_tables(data):
+        rows = data[key]["rows"]
+        suffix = _quantity(rows) if isinstance(rows, list) else None
+        problems = _rows_problems(rows, f"{key}.rows", suffix)
+        if suffix is None and not problems:
+            problems = [f"{key}.rows: every row needs numeric ours_<x> and peer_<x> for one x "
+                        f"of {', '.join(QUANTITIES)}"]
+        out += problems + _target_problems(data[key], f"{key}.")
     return out
+
+
+def _timestamp(value) -> datetime | None:
+    """An ISO 8601 timestamp as nbclient writes it ("2026-12-01T23:09:03.041988Z"), in UTC."""
+    if not isinstance(value, str):
+        return None
+    m = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$",
+                 value.strip())
+    if not m:
+        return None
+    fraction = (m.group(2) or ".0")[:7]
+    zone = m.group(3) or "Z"
+    stamp = datetime.fromisoformat(m.group(1) + fraction + ("+00:00" if zone == "Z" else zone))
+    return stamp.astimezone(timezone.utc)
+
+
+def execution_times(nb: dict) -> tuple[float | None, datetime | None]:
+    """(seconds from the first cell's input to the last cell's reply, that last reply).
+
+    Read from the ``metadata.execution`` timestamps nbclient records in each code cell
+    (``iopub.execute_input``, ``shell.execute_reply``); (None, None) when there are none.
+    """
+    starts, ends = [], []
+    for c in nb.get("cells") or []:
+        if not isinstance(c, dict) or c.get("cell_type") != "code":
+            continue
+        execution = (c.get("metadata") or {}).get("execution") or {}
+        start = _timestamp(execution.get("iopub.execute_input"))
+        end = _timestamp(execution.get("shell.execute_reply"))
+        starts += [start] if start else []
+        ends += [end] if end else []
+    if not starts or not ends or max(ends) < min(starts):
+        return None, None
+    return (max(ends) - min(starts)).total_seconds(), max(ends)
+
+
+def load_notebooks(root: Path, toc: list[str], problems: list[str]) -> list[NotebookRun]:
+    """Every committed notebook under notebooks/, in the order of _toc.yml."""
+    folder = root / "notebooks"
+    order = {doc: i for i, doc in enumerate(toc)}
+    runs = []
+    for path in sorted(folder.rglob("*.ipynb")) if folder.is_dir() else []:
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        doc = path.relative_to(root).with_suffix("").as_posix()
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{_rel(path)}: not valid JSON ({exc})")
+            continue
+        if not isinstance(nb, dict):
+            problems.append(f"{_rel(path)}: expected a notebook (a JSON object)")
+            continue
+        run = (nb.get("metadata") or {}).get(RUN_METADATA)
+        if run is not None and not isinstance(run, dict):
+            problems.append(f"{_rel(path)}: metadata.{RUN_METADATA} must be an object")
+            run = None
+        seconds, last = execution_times(nb)
+        runs.append(NotebookRun(doc, doc in order, seconds, last, run))
+    return sorted(runs, key=lambda r: (order.get(r.doc, len(order)), r.doc))
 
 
 def load(root: Path = ROOT) -> BookData:
@@ -486,18 +636,21 @@ def load(root: Path = ROOT) -> BookData:
     root = Path(root)
     problems: list[str] = []
     try:
-        toc = toc_docs(root)
+        toc_list = toc_order(root)
     except (OSError, yaml.YAMLError) as exc:
         raise DataError([f"_toc.yml: cannot be read ({exc})"]) from exc
+    toc = set(toc_list)
     parts, chapters = load_chapters(root, toc, problems)
     papers = load_papers(root, chapters, problems)
     coverage = load_coverage(root, papers, toc, problems)
     claims = load_claims(root, papers, chapters, toc, problems)
     measured = load_measured(root, claims, problems)
     benchmarks = load_benchmarks(root, problems)
+    notebooks = load_notebooks(root, toc_list, problems)
     if problems:
         raise DataError(problems)
-    return BookData(root, parts, chapters, papers, coverage, claims, measured, benchmarks)
+    return BookData(root, parts, chapters, papers, coverage, claims, measured, benchmarks,
+                    notebooks)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -530,8 +683,10 @@ def ref_link(section: str, page: str) -> str:
     return f"{{ref}}`{label}`" if label else doc_link(doc, page)
 
 
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+def table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
+    """A Markdown table; ``align`` has one letter per column, "r" for right-aligned."""
+    rules = [" ---: " if a == "r" else " --- " for a in align.ljust(len(header), "l")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rules) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
@@ -551,12 +706,35 @@ def _covered(data: BookData) -> list[Paper]:
                   key=lambda p: (p.chapter, order[p.cls], p.id))
 
 
+def _count_badges(counts: dict[str, int], bold: bool = False) -> str:
+    """Badges such as "2 implemented" for the statuses with a non-zero count."""
+    parts = [f"{{{BADGES[s]}}}`{counts[s]} {s}`" for s in COVERAGE_STATUSES if counts.get(s)]
+    return " ".join(parts) or "—"
+
+
+def _coverage_label(ch: Chapter) -> str:
+    return f"coverage-ch{ch.number}"
+
+
+def _paper_entry(p: Paper, cov: Coverage, page: str) -> list[str]:
+    """One paper as a definition-list item: its title, then its facts and the note."""
+    facts = [f"{badge(cov.status)}", f"{p.cls} paper {p.id}"]
+    if cov.notebook:
+        facts.append(f"section {doc_link(cov.notebook, page)}")
+    out = [escape(p.title), ": " + " · ".join(facts)]
+    if cov.refimpl:
+        out += ["", "  In `refimpl`: " + ", ".join(f"`{n}`" for n in cov.refimpl) + "."]
+    if cov.note:
+        out += ["", f"  {' '.join(cov.note.split())}"]
+    return [*out, ""]
+
+
 def render_coverage(data: BookData, page: str = "book/generated/coverage.md") -> str:
     papers = _covered(data)
     n_off = sum(p.cls == "off" for p in data.papers.values())
 
-    def status_of(p: Paper) -> str:
-        return data.coverage[p.id].status if p.id in data.coverage else "planned"
+    def cov_of(p: Paper) -> Coverage:
+        return data.coverage.get(p.id, Coverage("planned"))
 
     out = _generated_note()
     out += ["# Coverage of the source papers", ""]
@@ -567,8 +745,9 @@ def render_coverage(data: BookData, page: str = "book/generated/coverage.md") ->
         "accounts for every core and context paper, chapter by chapter: "
         f"{badge('implemented')} means code in `refimpl` with tests and a notebook section, "
         f"{badge('discussed')} means the paper is related to the book's material in the note "
-        f"beside it, and {badge('planned')} means the chapter that will treat it is not "
-        "written yet.",
+        f"under its title, and {badge('planned')} means the chapter that will treat it is not "
+        "written yet. Under each chapter the implemented papers are listed in full; the "
+        "discussed and the planned ones are in fold-outs (click to open).",
         "",
         f"The remaining {n_off} papers of the collection are classed *off*; they are counted "
         "here but not listed.",
@@ -579,38 +758,58 @@ def render_coverage(data: BookData, page: str = "book/generated/coverage.md") ->
     rows = []
     totals = dict.fromkeys(("core", "context", *COVERAGE_STATUSES), 0)
     for number, ch in sorted(data.chapters.items()):
-        mine = [p for p in papers if p.chapter == number]
-        counts = {k: 0 for k in totals}
-        for p in mine:
-            counts[p.cls] += 1
-            counts[status_of(p)] += 1
+        counts = dict.fromkeys(totals, 0)
+        for p in papers:
+            if p.chapter == number:
+                counts[p.cls] += 1
+                counts[cov_of(p).status] += 1
         for k in totals:
             totals[k] += counts[k]
-        rows.append([number, escape(ch.title), *(str(counts[k]) for k in totals)])
-    rows.append(["", "**All chapters**", *(f"**{totals[k]}**" for k in totals)])
-    out += table(["Chapter", "Title", "Core", "Context", *COVERAGE_STATUSES], rows)
+        rows.append([f"{{ref}}`{_coverage_label(ch)}`", str(counts["core"]),
+                     str(counts["context"]), _count_badges(counts)])
+    rows.append(["**All chapters**", f"**{totals['core']}**", f"**{totals['context']}**",
+                 _count_badges(totals)])
+    out += table(["Chapter", "Core", "Context", "Treatment"], rows)
     out.append("")
 
     for number, ch in sorted(data.chapters.items()):
         mine = [p for p in papers if p.chapter == number]
-        out += [_chapter_heading(ch), ""]
+        out += [f"({_coverage_label(ch)})=", _chapter_heading(ch), ""]
+        n_core = sum(p.cls == "core" for p in mine)
+        count = (f"{len(mine)} paper{'s' if len(mine) != 1 else ''} ({n_core} core, "
+                 f"{len(mine) - n_core} context)")
         if ch.status == "written":
-            out += [f"Chapter pages: {', '.join(doc_link(d, page) for d in ch.pages)}.", ""]
+            out += [f"Chapter pages: {', '.join(doc_link(d, page) for d in ch.pages)}. "
+                    f"{count}.", ""]
         else:
-            out += ["This chapter is planned.", ""]
+            out += [f"This chapter is planned. {count}.", ""]
         if not mine:
             out += ["No paper of the collection belongs to this chapter.", ""]
             continue
-        rows = []
-        for p in mine:
-            cov = data.coverage.get(p.id, Coverage("planned"))
-            names = ", ".join(f"`{n}`" for n in cov.refimpl)
-            link = doc_link(cov.notebook, page) if cov.notebook else ""
-            rows.append([p.id, escape(p.title), p.cls, badge(cov.status), names, link,
-                         cell(cov.note)])
-        out += table(["ID", "Paper", "Class", "Status", "refimpl", "Notebook", "Note"], rows)
-        out.append("")
+        for status in COVERAGE_STATUSES:
+            group = [p for p in mine if cov_of(p).status == status]
+            if not group:
+                continue
+            heading = (f"{status.capitalize()}: {len(group)} paper{'s' if len(group) > 1 else ''}"
+                       f" ({', '.join(f'{n} {c}' for c, n in _class_counts(group))})")
+            if status == "implemented":
+                out += [f"```{{rubric}} {heading}", "```", ""]
+                for p in group:
+                    out += _paper_entry(p, cov_of(p), page)
+            elif any(cov_of(p).note or cov_of(p).refimpl or cov_of(p).notebook for p in group):
+                out += [f"::::{{dropdown}} {heading}", ""]
+                for p in group:
+                    out += _paper_entry(p, cov_of(p), page)
+                out += ["::::", ""]
+            else:  # planned papers without an entry: one line each
+                out += [f"::::{{dropdown}} {heading}", ""]
+                out += [f"- {escape(p.title)} ({p.cls} paper {p.id})" for p in group]
+                out += ["", "::::", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _class_counts(group: list[Paper]) -> list[tuple[str, int]]:
+    return [(c, n) for c in PAPER_CLASSES if (n := sum(p.cls == c for p in group))]
 
 
 def render_reproductions(data: BookData,
@@ -655,39 +854,425 @@ def render_reproductions(data: BookData,
         # By paper; a paper's claims keep the order of reproductions.yaml (reading order).
         for c in sorted(by_chapter[number], key=lambda c: c.paper):
             status = status_of(c)
-            measured = escape(data.measured[c.id]["measured"]) if c.id in data.measured \
-                else "—"
-            rows.append([f"{escape(data.papers[c.paper].title)} ({c.paper})", cell(c.claim),
-                         badge(status), measured, ref_link(c.section, page)])
-        out += table(["Paper", "Claim", "Status", "Measured", "Where"], rows)
+            measured = f" {escape(data.measured[c.id]['measured'])}" if c.id in data.measured \
+                else ""
+            # three columns, so that the table fits the text column: the longest words of
+            # five columns (claims, measurements, section titles) add up to more than it
+            rows.append([f"*{escape(data.papers[c.paper].title)}* ({c.paper}): {cell(c.claim)}",
+                         f"{badge(status)}{measured}", ref_link(c.section, page)])
+        out += table(["Paper and claim", "Outcome", "Where"], rows)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
-def _fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if value is None:
-        return "—"
+# --------------------------------------------------------------------------- benchmarks
+
+# The values a benchmark row records beside the two measurements, as the Notes cell shows them:
+# key -> (label, what it is). The label goes before the value ("residual 1e-14"), or holds
+# "{}" where the value goes ("11 sweeps"). A pair ours_<key> / peer_<key> shows both values
+# ("error 1.3e-15 vs 1.2e-15"). Keys not listed are shown in words ("max_gap" -> "max gap");
+# each table's legend explains the labels it uses.
+ROW_VALUES = {
+    "rel_residual": ("residual", "relative residual ‖A − product of the factors‖ / ‖A‖ "
+                                 "(Frobenius norms)"),
+    "max_rel_sv_diff": ("σ Δ", "largest relative difference of the singular values from the "
+                               "peer's"),
+    "max_abs_eig_diff_over_norm": ("λ Δ", "largest difference of the eigenvalues from the "
+                                          "peer's, over ‖A‖"),
+    "sweeps": ("{} sweeps", "Jacobi sweeps until convergence"),
+    "same_pivots": ("pivots", "whether the column pivots are the peer's"),
+    "max_abs_diff": ("max |Δ|", "largest absolute difference of the outputs from the peer's"),
+    "max_rel_diff": ("max rel. Δ", "largest relative difference of the outputs from the "
+                                   "peer's"),
+    "rel_error": ("error", "relative error (ours vs peer)"),
+    "err_over_optimal": ("error/optimal", "error over the optimal rank-k error (ours vs peer)"),
+    "cosine": ("cosine", "cosine similarity of the two results"),
+    "cache_bytes_per_token": ("KV {} B/token", "bytes of KV cache per token (the variant vs "
+                                               "MHA)"),
+    "lapack_gejsv_s": ("xGEJSV", "time of LAPACK's preconditioned one-sided Jacobi SVD "
+                                 "(xGEJSV), shown with the peer's time"),
+    "peer_call": ("peer call", "what the peer computes"),
+}
+# Keys whose value is shown with another one: key -> the key it pairs with (its partner's
+# value comes second, after "vs").
+ROW_PAIRS = {"cache_bytes_per_token": "mha_cache_bytes_per_token"}
+# Keys that repeat what the case name says.
+HIDDEN_ROW_KEYS = frozenset({"method", "n"})
+# Top-level keys of a result shown in its list of facts: key -> label.
+RESULT_FACTS = {"blas_threads": "BLAS threads", "target_ratio": "Target ratio"}
+NOTE_WIDTH = 40  # characters of the Notes cell; what does not fit is listed under the table
+FIGURE_WIDTH_IN = 6.8  # at 100 dpi this is the book's 688-px text column, less a margin
+FIGURE_FONT_PT = 9
+FIGURES = "figures"  # inside the output folder
+SVG_SALT = "refimpl-book"
+FASTER, SLOWER = "#0072B2", "#D55E00"  # Okabe–Ito blue and vermilion
+
+
+def _words(key: str) -> str:
+    return key.replace("_", " ").strip()
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, in plain notation with thousands separators."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
+def _float(x: float, digits: int) -> str:
+    """A float to ``digits`` significant digits: scientific ("2e-14") when tiny or huge."""
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-3 or abs(x) >= 1e5:
+        mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return _sig(x, digits)
+
+
+def _num(x) -> str:
+    """A recorded value for a Notes cell: small and large floats in short scientific form."""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if not isinstance(x, float):
+        return escape(str(x))
+    if 0.999 < x < 1:  # a cosine or a correlation: the fewest decimals that do not round to 1
+        return f"{x:.{max(3, math.floor(-math.log10(2 * (1 - x))) + 1)}f}"
+    return _float(x, 1 if x and (abs(x) < 1e-3 or abs(x) >= 1e5) else 3)
+
+
+def _num_pair(a, b) -> tuple[str, str]:
+    """Two values with as many digits (2 to 6) as it takes to tell them apart."""
+    if not (isinstance(a, float) and isinstance(b, float)):
+        return _num(a), _num(b)
+    if a == b:
+        return _float(a, 2), _float(b, 2)
+    for digits in range(2, 7):
+        fa, fb = _float(a, digits), _float(b, digits)
+        if fa != fb:
+            return fa, fb
+    return _float(a, 3), _float(b, 3)
+
+
+def _nobreak(text: str) -> str:
+    """Scientific notation with a non-breaking hyphen, so that "1.2e-15" never wraps at "-"."""
+    return re.sub(r"(\de)-(\d)", "\\1\u2011\\2", text)
+
+
+def _label(key: str) -> tuple[str, str]:
+    return ROW_VALUES.get(key, (_words(key), ""))
+
+
+def _labelled(label: str, value: str) -> str:
+    return label.replace("{}", value) if "{}" in label else f"{label} {value}"
+
+
+@dataclass
+class BenchTable:
+    """One comparison table of a benchmark: its rows, what they measure, how to show it."""
+    key: str                    # "rows" or the top-level key of a further table
+    title: str                  # "" for the main table
+    suffix: str                 # the ours_<suffix> / peer_<suffix> keys
+    rows: list[dict]
+    target: float | None
+    facts: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return QUANTITIES[self.suffix][0]
+
+
+def bench_tables(b: dict) -> list[BenchTable]:
+    tables = [BenchTable("rows", "", "s", b["rows"], b.get("target_ratio"))]
+    for key in _extra_tables(b):
+        sub = b[key]
+        facts = [(RESULT_FACTS.get(k, _words(k).capitalize()), _fmt_fact(v))
+                 for k, v in sub.items() if k not in ("rows", "target_ratio")]
+        tables.append(BenchTable(key, _words(key).capitalize(), _quantity(sub["rows"]),
+                                 sub["rows"], sub.get("target_ratio"), facts))
+    return tables
+
+
+def _fmt_fact(value) -> str:
     if isinstance(value, dict | list):
-        return escape(json.dumps(value, sort_keys=True))
-    return escape(str(value))
+        return escape(json.dumps(value, sort_keys=True, ensure_ascii=False))
+    return _num(value)
+
+
+def _unit(t: BenchTable) -> tuple[str, float]:
+    """The unit of a table's measurements and the factor from the recorded values to it."""
+    kind, _, to_base = QUANTITIES[t.suffix]
+    values = sorted(float(r[f"{side}_{t.suffix}"]) * to_base for r in t.rows
+                    for side in ("ours", "peer"))
+    median = values[len(values) // 2]
+    if kind == "time":
+        units = [("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)]
+    else:
+        units = [("GiB", 2.0**30), ("MiB", 2.0**20), ("KiB", 2.0**10), ("B", 1.0)]
+    for name, size in units:
+        if median >= size:
+            return name, to_base / size
+    return units[-1][0], to_base / units[-1][1]
+
+
+def _ratio(r: float) -> str:
+    return f"{r:.1f}" if r >= 10 else f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
+
+
+def _row_notes(row: dict, t: BenchTable, unit: tuple[str, float]) -> tuple[list[str], str,
+                                                                          list[str]]:
+    """(notes for the Notes cell, extra for the measurement of the peer, labels used)."""
+    skip = {"case", "ratio", f"ours_{t.suffix}", f"peer_{t.suffix}", *HIDDEN_ROW_KEYS,
+            *ROW_PAIRS.values()}
+    notes, peer_extra, used = [], [], []
+    for key, value in row.items():
+        if key in skip or isinstance(value, str):
+            continue
+        if key.startswith("peer_") and f"ours_{key[5:]}" in row:
+            continue
+        if key.startswith("ours_") and f"peer_{key[5:]}" in row:
+            base = key[5:]
+            a, b = _num_pair(row[key], row[f"peer_{base}"])
+            label = _label(base)[0]
+            notes.append(_labelled(label, f"{a} vs {b}"))
+            used.append(base)
+        elif key in ROW_PAIRS and ROW_PAIRS[key] in row:
+            label = _label(key)[0]
+            pair = f"{_num(value)} vs {_num(row[ROW_PAIRS[key]])}"
+            notes.append(_labelled(label, pair) if "{}" in label else f"{label} {pair}")
+            used.append(key)
+        elif key.endswith(f"_{t.suffix}") and _is_number(value):
+            # another measurement of the same kind (a second peer): beside the peer's
+            label = _label(key)[0]
+            peer_extra.append(_labelled(label, _sig(float(value) * unit[1])))
+            used.append(key)
+        elif key == "same_pivots" and isinstance(value, bool):
+            notes.append("same pivots" if value else "pivots differ")
+            used.append(key)
+        else:
+            notes.append(_labelled(_label(key)[0], _num(value)))
+            used.append(key)
+    return notes, "; ".join(peer_extra), used
+
+
+def _string_values(t: BenchTable) -> dict[str, list[tuple[str, str]]]:
+    """Per key, the (case, text) of the rows' string values (listed under the table)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for row in t.rows:
+        for key, value in row.items():
+            if key not in ("case", *HIDDEN_ROW_KEYS) and isinstance(value, str):
+                out.setdefault(key, []).append((row["case"], value))
+    return out
+
+
+def _fit(notes: list[str]) -> tuple[str, list[str]]:
+    """The notes that fit in the Notes cell, and the rest."""
+    kept: list[str] = []
+    for i, note in enumerate(notes):
+        if len(", ".join([*kept, note])) > NOTE_WIDTH and kept:
+            return ", ".join(kept), notes[i:]
+        kept.append(note)
+    return ", ".join(kept), []
+
+
+def _benchmark_table(t: BenchTable, who: str) -> list[str]:
+    """The Markdown of one comparison table, with its legend and what did not fit."""
+    unit = _unit(t)
+    cells, legend, overflow = [], [], []
+    for row in t.rows:
+        notes, peer_extra, used = _row_notes(row, t, unit)
+        note, rest = _fit(notes)
+        if rest:
+            overflow.append(f"- {escape(row['case'])}: {_nobreak(escape(', '.join(rest)))}")
+        legend += [k for k in used if k not in legend]
+        peer = _sig(float(row[f"peer_{t.suffix}"]) * unit[1])
+        cells.append([escape(row["case"]), _sig(float(row[f"ours_{t.suffix}"]) * unit[1]),
+                      f"{peer}; {peer_extra}" if peer_extra else peer,
+                      _ratio(float(row["ratio"])), _nobreak(escape(note))])
+    header = ["Case", f"refimpl ({unit[0]})", f"{who} ({unit[0]})", "Ratio", "Notes"]
+    if not any(c[-1] for c in cells):
+        header, cells = header[:-1], [c[:-1] for c in cells]
+    out = [*table(header, cells, align="lrrr"), ""]
+    explained = [(" ".join(_label(k)[0].replace("{}", " ").split()), _label(k)[1])
+                 for k in legend]
+    explained = [f"*{escape(label)}*: {escape(what)}" for label, what in explained if what]
+    if explained:
+        out += ["Notes: " + "; ".join(explained) + ".", ""]
+    for key, values in _string_values(t).items():
+        label = _label(key)[0].capitalize()
+        out += [f"{escape(label)} per case:", ""]
+        out += [f"- {escape(case)}: {escape(text)}" for case, text in values] + [""]
+    if overflow:
+        out += ["Further values:", "", *overflow, ""]
+    return out
+
+
+def short_machine(machine: dict) -> str:
+    """The machine of a benchmark result in one readable line."""
+    parts = []
+    if isinstance(machine.get("cpu_count"), int):
+        n = machine["cpu_count"]
+        parts.append(f"{n} CPU{'s' if n != 1 else ''}")
+    blas: dict[str, list[tuple[str, str]]] = {}
+    for entry in machine.get("blas") or []:
+        m = re.match(r"^(\S+) (\S+) \((\d+) threads?\)$", str(entry))
+        if not m or m.group(1).lower() == "openmp" or m.group(2) == "None":
+            continue
+        name = {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS"}.get(m.group(1).lower(),
+                                                                          m.group(1))
+        version = ".".join(m.group(2).split(".")[:3])
+        blas.setdefault(name, []).append((version, m.group(3)))
+    for name, found in blas.items():
+        versions = "/".join(sorted({v for v, _ in found}))
+        threads = sorted({t for _, t in found}, key=int)
+        parts.append(f"{name} {versions} ({'/'.join(threads)} "
+                     f"thread{'s' if threads != ['1'] else ''})")
+    for key, label in (("numpy", "NumPy"), ("scipy", "SciPy"), ("python", "Python")):
+        if machine.get(key):
+            parts.append(f"{label} {machine[key]}")
+    system = str(machine.get("platform", "")).split("-")[0]
+    arch = str(machine.get("processor") or "")
+    if system or arch:
+        parts.append(" ".join(x for x in (system, arch) if x))
+    return ", ".join(parts)
+
+
+def _figure_name(b: dict, t: BenchTable) -> str:
+    stem = f"bench-{b['benchmark']}" + ("" if t.key == "rows" else f"-{t.key}")
+    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")
+
+
+def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
+                 target: float | None = None) -> str:
+    """An SVG chart of ``ratios`` (ours / peer) per case: bars from parity (1) to the ratio.
+
+    The figure is FIGURE_WIDTH_IN wide, grows with the number of cases, uses a log axis when
+    the ratios span more than a factor of 10, and is byte-for-byte reproducible (fixed SVG
+    ids, no date).
+    """
+    import io
+    import textwrap
+
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    better = {"time": "faster", "memory": "smaller"}.get(kind, "lower")
+    labels = [textwrap.fill(c, 44, break_on_hyphens=False) for c in cases]
+    heights = [0.17 * (label.count("\n") + 1) + 0.1 for label in labels]
+    centers, y = [], 0.0
+    for h in heights:
+        centers.append(y + h / 2)
+        y += h
+    marks = [*ratios, 1.0, *([target] if target else [])]
+    lo, hi = min(marks), max(marks)
+    log = _is_log(ratios, target)
+    rc = {"svg.hashsalt": SVG_SALT, "svg.fonttype": "path", "font.family": "DejaVu Sans",
+          "font.size": FIGURE_FONT_PT, "axes.labelsize": FIGURE_FONT_PT,
+          "xtick.labelsize": FIGURE_FONT_PT, "ytick.labelsize": FIGURE_FONT_PT,
+          "legend.fontsize": FIGURE_FONT_PT, "axes.spines.top": False,
+          "axes.spines.right": False, "path.simplify": False}
+    with matplotlib.rc_context(rc):
+        fig = Figure(figsize=(FIGURE_WIDTH_IN, y + 0.95), dpi=100, layout="constrained")
+        FigureCanvasSVG(fig)
+        ax = fig.add_subplot()
+        colors = [FASTER if r < 1 else SLOWER for r in ratios]
+        ax.barh(centers, [r - 1 for r in ratios], left=1, height=0.2, color=colors)
+        ax.set_yticks(centers, labels)
+        ax.set_ylim(y, 0)
+        ax.tick_params(axis="y", length=0)
+        ax.axvline(1.0, color="black", linewidth=1)
+        if target:
+            ax.axvline(target, color="black", linewidth=1, linestyle=(0, (4, 3)))
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(lo / 2.2, hi * 2.2)
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            pad = 0.2 * (hi - lo) + 0.05
+            ax.set_xlim(max(0.0, lo - pad), hi + pad)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        for r, c in zip(ratios, centers, strict=True):
+            nudge = (1.04 if r >= 1 else 1 / 1.04) if log else None
+            x = r * nudge if log else r + (0.012 if r >= 1 else -0.012) * (hi - lo + 0.1)
+            ax.text(x, c, f"{_ratio(r)}×", va="center", ha="left" if r >= 1 else "right")
+        scale = " (log scale)" if log else ""
+        ax.set_xlabel(f"{kind} of refimpl / {kind} of the peer{scale}")
+        handles = [Patch(color=FASTER, label=f"refimpl {better}"),
+                   Patch(color=SLOWER, label=f"peer {better}"),
+                   Line2D([], [], color="black", linewidth=1, label="parity (1×)")]
+        if target:
+            handles.append(Line2D([], [], color="black", linewidth=1, linestyle=(0, (4, 3)),
+                                  label=f"target ({target:g}×)"))
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
+                  ncol=len(handles), frameon=False, borderaxespad=0.3, handlelength=1.5,
+                  columnspacing=1.2)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def _is_log(ratios: list[float], target: float | None) -> bool:
+    marks = [*ratios, 1.0, *([target] if target else [])]
+    return max(marks) / min(marks) > 10
+
+
+def _figure_block(b: dict, t: BenchTable, machine: str) -> list[str]:
+    """The MyST {figure} directive that shows the chart of one table."""
+    cases = [r["case"] for r in t.rows]
+    ratios = [float(r["ratio"]) for r in t.rows]
+    name = _figure_name(b, t)
+    better, worse = {"time": ("faster", "slower"), "memory": ("smaller", "larger")}[t.kind]
+    what = "Time" if t.kind == "time" else "Memory"
+    target = (f"; the dashed line marks the target ratio of {t.target:g}×" if t.target
+              else "")
+    caption = (f"{what} of `refimpl` ({escape(b['ours'])}) divided by that of the peer "
+               f"({escape(b['peer'])}), per case; measured on {escape(b['device'])}, "
+               f"{escape(machine)}. A bar to the left of the solid line at 1× (parity) means "
+               f"`refimpl` was {better} by that factor, to the right {worse}{target}"
+               f"{'; the axis is logarithmic' if _is_log(ratios, t.target) else ''}.")
+    lo = min(range(len(ratios)), key=ratios.__getitem__)
+    hi = max(range(len(ratios)), key=ratios.__getitem__)
+    alt = (f"Horizontal bar chart of the {t.kind} ratio refimpl / peer for {len(ratios)} "
+           f"cases: {sum(r < 1 for r in ratios)} below 1 (refimpl {better}); the lowest is "
+           f"{_ratio(ratios[lo])} ({cases[lo]}), the highest {_ratio(ratios[hi])} "
+           f"({cases[hi]}).")
+    return [f"```{{figure}} {FIGURES}/{name}.svg", f":name: fig-{name}",
+            f":alt: {' '.join(alt.split())}", "", caption, "```", ""]
+
+
+def benchmark_figures(data: BookData) -> dict[str, str]:
+    """Every benchmark figure: {path inside the output folder: SVG text}."""
+    figures = {}
+    for _, b in data.benchmarks:
+        for t in bench_tables(b):
+            figures[f"{FIGURES}/{_figure_name(b, t)}.svg"] = ratio_figure(
+                [r["case"] for r in t.rows], [float(r["ratio"]) for r in t.rows],
+                kind=t.kind, target=t.target)
+    return figures
 
 
 def render_benchmarks(data: BookData, page: str = "book/generated/benchmarks.md") -> str:
+    """The benchmarks page (its figures are drawn by benchmark_figures)."""
     out = _generated_note()
     out += ["# Benchmarks", ""]
     out += [
         "Each benchmark runs `refimpl` and a peer library that implements the same method in "
         "one process, on the same inputs, and records the median of repeated runs together "
-        "with the quality each reached. Times are in seconds; the *ratio* is our time divided "
-        "by the peer's, so a ratio below 1 means `refimpl` was faster. Results come from JSON "
-        "files in `benchmarks/results/`, written by `make bench` on the machine named in each "
-        "section; timings from different machines are not comparable.",
+        "with the quality each reached. The *ratio* is our time (or memory) divided by the "
+        "peer's, so a ratio below 1 means `refimpl` was faster (or smaller); each section's "
+        "figure draws these ratios, and its table gives the measurements, in the unit named "
+        "in the column heading, and the quality reached in the *Notes* column. Results come "
+        "from JSON files in `benchmarks/results/`, written by `make bench` on the machine "
+        "named in each section; timings from different machines are not comparable.",
         "",
     ]
     if not data.benchmarks:
@@ -695,21 +1280,133 @@ def render_benchmarks(data: BookData, page: str = "book/generated/benchmarks.md"
                 "JSON file. Run `make bench` and then `make pages` to fill this page.", ""]
         return "\n".join(out).rstrip() + "\n"
     for name, b in data.benchmarks:
-        out += [f"## {escape(b['title'])}", "", cell(b["description"]), ""]
+        machine = short_machine(b["machine"])
+        out += [f"## {escape(b['title'])}", "", b["description"].strip(), ""]
         out += [f"- **Ours:** {escape(b['ours'])}",
                 f"- **Peer:** {escape(b['peer'])}",
-                f"- **Device:** {escape(b['device'])}"]
-        machine = "; ".join(f"{escape(k)}: {_fmt(v)}" for k, v in sorted(b["machine"].items()))
-        out += [f"- **Machine:** {machine or '—'}",
-                f"- **Recorded:** {escape(b['created'])} (`benchmarks/results/{name}`)", ""]
-        extra: list[str] = []
-        for row in b["rows"]:
-            extra += [k for k in row if k not in BENCHMARK_ROW_KEYS and k not in extra]
-        header = ["Case", "Ours (s)", "Peer (s)", "Ratio", *(escape(k) for k in extra)]
-        rows = [[escape(r["case"]), _fmt(float(r["ours_s"])), _fmt(float(r["peer_s"])),
-                 f"{float(r['ratio']):.2f}", *(_fmt(r.get(k)) for k in extra)]
-                for r in b["rows"]]
-        out += table(header, rows)
+                f"- **Device:** {escape(b['device'])}",
+                f"- **Machine:** {escape(machine) or '—'}"]
+        for key, value in b.items():
+            if key not in BENCHMARK_KEYS and key not in _extra_tables(b):
+                label = RESULT_FACTS.get(key, _words(key).capitalize())
+                out.append(f"- **{escape(label)}:** {_fmt_fact(value)}")
+        out += [f"- **Recorded:** {escape(b['created'])} (`benchmarks/results/{name}`)", ""]
+        for t in bench_tables(b):
+            if t.title:
+                out += [f"### {escape(t.title)}", ""]
+                out += [f"- **{escape(label)}:** {value}" for label, value in t.facts]
+                out += [""] if t.facts else []
+            out += _figure_block(b, t, machine)
+            out += _benchmark_table(t, "Peer")
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _utc(stamp: datetime) -> str:
+    """To the minute, with a non-breaking hyphen and space so that a table keeps it on a line."""
+    text = stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return text.replace("-", "\u2011").replace(" ", "\u00a0")
+
+
+def kernel_summary(run: dict | None) -> str:
+    """A run's kernel configuration in a few words ("AVX2/Haswell, 1 thread, torch 1")."""
+    if not run:
+        return "not recorded"
+    env = run.get("kernel_env") if isinstance(run.get("kernel_env"), dict) else {}
+    kernels = "/".join(str(env[k]) for k in KERNEL_ENV_VARS[:2] if env.get(k)) \
+        or "default kernels"
+    threads = [env.get(k) for k in KERNEL_ENV_VARS[2:]]
+    if all(t is None for t in threads):
+        thread_text = "default threads"
+    elif len(set(threads)) == 1:
+        thread_text = f"{threads[0]} thread{'s' if str(threads[0]) != '1' else ''}"
+    else:
+        names = ("OMP", "MKL", "OpenBLAS")
+        thread_text = ", ".join(f"{n} {t if t is not None else '–'}"
+                                for n, t in zip(names, threads, strict=True))
+    parts = [kernels, thread_text]
+    if run.get("torch_threads") is not None:
+        parts.append(f"torch {run['torch_threads']}")
+    return ", ".join(parts)
+
+
+def _run_details(run: dict) -> str:
+    env = run.get("kernel_env") if isinstance(run.get("kernel_env"), dict) else {}
+    values = ", ".join(f"`{k}={env[k]}`" if env.get(k) is not None else f"`{k}` unset"
+                       for k in KERNEL_ENV_VARS)
+    details = [values]
+    if run.get("torch_threads") is not None:
+        details.append(f"`torch.get_num_threads()` {escape(run['torch_threads'])} after the "
+                       "last cell")
+    if run.get("machine"):
+        details.append(f"machine: {escape(run['machine'])}")
+    if run.get("refimpl"):
+        details.append(f"refimpl {escape(run['refimpl'])}")
+    return "; ".join(details)
+
+
+def render_status(data: BookData, page: str = "book/generated/status.md") -> str:
+    out = _generated_note()
+    out[:2] = ["% Generated by tools/build_pages.py from the committed notebooks/**/*.ipynb.",
+               "% Do not edit: re-execute notebooks with `make notebooks`, then `make pages`."]
+    out += ["# Execution status", ""]
+    out += [
+        "The book shows the outputs committed with each notebook's `.ipynb`; nothing is run "
+        "when the book is built. `make notebooks` (`tools/execute_notebooks.py`) writes those "
+        "outputs under a fixed kernel configuration (`NOTEBOOK_ENV` in the Makefile), and this "
+        "page is read from the committed files. *Run time* runs from the first cell's start "
+        "to the last cell's reply, and *last run* is that reply, in UTC, both as nbclient "
+        "recorded them in the cells' metadata. *Kernel configuration* is the environment the "
+        "kernel was started with (BLAS kernels, BLAS and OpenMP threads) and torch's thread "
+        "count after the last cell; it reads *not recorded* for a notebook executed before "
+        "`tools/execute_notebooks.py` recorded it. `make test` re-executes every notebook "
+        "with nbval under the machine's default configuration; those runs are not recorded "
+        "here.",
+        "",
+    ]
+    if not data.notebooks:
+        out += ["No executed notebook is committed yet.", ""]
+        return "\n".join(out).rstrip() + "\n"
+    rows = []
+    for nb in data.notebooks:
+        link = doc_link(nb.doc, page) if nb.in_toc else f"`{nb.doc}` (not in the book)"
+        rows.append([link, _duration(nb.seconds) if nb.seconds is not None else "—",
+                     escape(kernel_summary(nb.run)),
+                     _utc(nb.last_run) if nb.last_run else "not recorded"])
+    timed = [nb for nb in data.notebooks if nb.seconds is not None]
+    total = sum(nb.seconds for nb in timed)
+    label = f"**Total, {len(timed)} notebooks**" if len(timed) == len(data.notebooks) else \
+        f"**Total, {len(timed)} of {len(data.notebooks)} notebooks**"
+    latest = max((nb.last_run for nb in timed if nb.last_run), default=None)
+    rows.append([label, f"**{_duration(total)}**", "",
+                 f"**{_utc(latest)}**" if latest else ""])
+    out += table(["Notebook", "Run time", "Kernel configuration", "Last run (UTC)"], rows)
+    out.append("")
+    configs: dict[str, list[str]] = {}
+    for nb in data.notebooks:
+        if nb.run:
+            configs.setdefault(json.dumps(nb.run, sort_keys=True), []).append(nb.doc)
+    if configs:
+        out += ["Recorded configurations:", ""]
+        for key, docs in configs.items():
+            run = json.loads(key)
+            n = len(docs)
+            out.append(f"- **{escape(kernel_summary(run))}** ({n} notebook{'s' if n != 1 else ''})"
+                       f": {_run_details(run)}.")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -738,24 +1435,31 @@ PAGES = {
     "coverage.md": render_coverage,
     "reproductions.md": render_reproductions,
     "benchmarks.md": render_benchmarks,
+    "status.md": render_status,
     "map.md": render_map,
 }
 
 
 def build(root: Path = ROOT, out_dir: Path | None = None) -> dict[str, str]:
-    """Render every generated page; write them to ``out_dir`` when given.
+    """Render every generated page and figure; write them to ``out_dir`` when given.
 
-    Returns the pages as {file name: text}. Raises DataError on malformed data.
+    Returns {path inside the output folder: text}: the pages (``coverage.md``, ...) and the
+    figures (``figures/bench-linalg.svg``, ...). Figures left from an earlier build that are
+    no longer drawn are removed. Raises DataError on malformed data.
     """
     data = load(root)
     pages = {name: render(data) for name, render in PAGES.items()}
+    pages.update(benchmark_figures(data))
     if out_dir is not None:
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / FIGURES).mkdir(parents=True, exist_ok=True)
         for name, text in pages.items():
             path = out_dir / name
             if not path.exists() or path.read_text(encoding="utf-8") != text:
-                path.write_text(text, encoding="utf-8")
+                path.write_text(text, encoding="utf-8", newline="\n")
+        for old in sorted((out_dir / FIGURES).glob("*.svg")):
+            if f"{FIGURES}/{old.name}" not in pages:
+                old.unlink()
     return pages
 
 
@@ -774,7 +1478,9 @@ def main(argv=None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    print(f"build_pages: wrote {', '.join(sorted(pages))} to {out}")
+    figures = sum(name.startswith(f"{FIGURES}/") for name in pages)
+    names = ", ".join(sorted(n for n in pages if not n.startswith(f"{FIGURES}/")))
+    print(f"build_pages: wrote {names} and {figures} figure(s) to {out}")
     return 0
 
 

@@ -6,12 +6,21 @@
 
 A notebook is stale when its .ipynb is missing, has no outputs, or its cells' inputs differ
 from the .md. Claims measured while executing are recorded under book/data/measured/.
+
+Each executed .ipynb records, in its notebook metadata under "refimpl", the kernel
+configuration its outputs were made under (the BLAS/OpenMP environment variables the kernel
+started with, torch's thread count after the last cell, the machine and refimpl's version);
+nbclient records each cell's timestamps. tools/build_pages.py reads both for the book's
+execution-status page. Neither is compared by `is_stale` or nbval (they read the cells'
+sources and outputs only).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -23,6 +32,31 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 RECORD_DIR = ROOT / "book" / "data" / "measured"
+# The notebook-metadata key of the run record (tools/build_pages.py reads it as RUN_METADATA).
+RUN_METADATA = "refimpl"
+# The environment that decides the BLAS kernels and thread counts (NOTEBOOK_ENV in the Makefile).
+KERNEL_ENV_VARS = ("MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
+                   "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Run in the notebook's kernel after its last cell (and then dropped from the notebook): what
+# the kernel itself knows of its configuration, as one line of JSON.
+_PROBE_MARK = "refimpl-run-probe:"
+_PROBE = f"""\
+def _refimpl_probe():
+    import json
+    out = {{}}
+    try:
+        import torch
+        out["torch_threads"] = torch.get_num_threads()
+    except Exception:
+        out["torch_threads"] = None
+    try:
+        import refimpl
+        out["refimpl"] = refimpl.__version__
+    except Exception:
+        out["refimpl"] = None
+    print("{_PROBE_MARK}" + json.dumps(out))
+_refimpl_probe()
+del _refimpl_probe"""
 
 
 def is_notebook_md(p: Path) -> bool:
@@ -49,15 +83,64 @@ def is_stale(md: Path) -> bool:
     return cell_inputs(jupytext.read(md)) != cell_inputs(executed)
 
 
+def machine_summary() -> str:
+    """The CPU and platform in a few words ("Intel(R) Xeon(R) Processor, 2 CPUs, Linux x86_64")."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), "")
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    n = os.cpu_count()
+    cpus = f"{n} CPU{'s' if n != 1 else ''}" if n else ""
+    return ", ".join(x for x in (model, cpus, f"{platform.system()} {platform.machine()}") if x)
+
+
+def run_record(environ, probe: dict | None = None) -> dict:
+    """The metadata a run leaves in its notebook (``nb.metadata[RUN_METADATA]``).
+
+    ``environ`` is the environment the kernel was started with; ``probe`` what the kernel
+    reported after the last cell (``torch_threads``, ``refimpl``).
+    """
+    probe = probe or {}
+    return {
+        "kernel_env": {k: environ.get(k) for k in KERNEL_ENV_VARS},
+        "torch_threads": probe.get("torch_threads"),
+        "machine": machine_summary(),
+        "refimpl": probe.get("refimpl"),
+    }
+
+
+def _probe_result(cell) -> dict | None:
+    for output in cell.get("outputs", []):
+        for line in str(output.get("text", "")).splitlines():
+            if line.startswith(_PROBE_MARK):
+                try:
+                    return json.loads(line[len(_PROBE_MARK):])
+                except json.JSONDecodeError:
+                    return None
+    return None
+
+
 def execute(md: Path, timeout: int) -> float:
     nb = jupytext.read(md)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
+    nb.metadata.pop(RUN_METADATA, None)
     os.environ["REFIMPL_RECORD_DIR"] = str(RECORD_DIR)
+    probe = nbformat.v4.new_code_cell(_PROBE)
+    nb.cells.append(probe)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(md.parent)}}).execute()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(md.parent)}}).execute()
+    finally:
+        if nb.cells and nb.cells[-1] is probe:
+            nb.cells.pop()
     elapsed = time.perf_counter() - start
+    nb.metadata[RUN_METADATA] = run_record(os.environ, _probe_result(probe))
     jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
     return elapsed
 
