@@ -68,3 +68,52 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --- the CPU kernel configuration ---------------------------------------------------------
+
+#: The environment variables that choose the CPU's BLAS kernels and thread counts (the
+#: Makefile's ``NOTEBOOK_ENV`` sets them for the book's committed outputs).
+KERNEL_ENV_VARS = ("MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
+                   "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def kernel_env(environ=None) -> dict:
+    """The kernel configuration a process runs (or was started) under.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read; default ``os.environ``.
+
+    Returns
+    -------
+    dict
+        Each of ``KERNEL_ENV_VARS`` and its value, ``None`` where unset (the library's
+        default).
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    return {k: environ.get(k) for k in KERNEL_ENV_VARS}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` on Linux; else the platform's word).
+
+    Returns
+    -------
+    str
+        E.g. ``"Intel(R) Xeon(R) Processor"``, or ``platform.processor()`` /
+        ``platform.machine()`` where the model is not known.
+    """
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -220,16 +220,6 @@ def plot_curves(record: dict, reference: str = "MHA"):
     return fig
 
 
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def run(page: str, seeds, setup: dict, variants=None, *, progress: bool = False) -> dict:
     """Train ``page``'s variants for each seed; return the page's record (no merging).
 
@@ -382,9 +372,6 @@ def main(argv=None) -> int:
     new = run(args.page, seeds, setup, variants, progress=args.progress)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     info = machine()
-    cpu = _cpu_model()
-    if cpu:
-        info["cpu_model"] = cpu
     invocation = {
         "command": "python -m runs.attention_training "
                    + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None

@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import os
 import shlex
 import sys
 import time
@@ -37,6 +36,7 @@ import torch
 
 from refimpl import experiments as ex
 from refimpl import lora
+from refimpl.backend import kernel_env
 
 RESULT = Path(__file__).resolve().parent / "results" / "lora_family.json"
 PACKAGES = ("email", "unittest", "asyncio", "xml")
@@ -130,12 +130,6 @@ def run_one(bert, train, test, cfg, conf: dict, seed: int) -> dict:
             "seconds": round(time.perf_counter() - start, 1)}
 
 
-def _env() -> dict:
-    keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-            "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE")
-    return {k: os.environ.get(k) for k in keys}
-
-
 def _configuration(conf: dict) -> dict:
     keys = ("layers", "max_length", "steps", "batch", "lr", "eval_every", "final_window")
     return {**{k: conf[k] for k in keys}, "rank": RANK, "target": TARGET,
@@ -199,7 +193,7 @@ def main(argv=None) -> dict:
     doc["invocations"].append({
         "command": command.strip(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": ex.machine(), "env": _env(), "seeds": seeds, "variants": names,
+        "machine": ex.machine(), "env": kernel_env(), "seeds": seeds, "variants": names,
         "wall_s": round(time.perf_counter() - started, 1)})
     for name in doc["results"]:
         doc["results"][name] = dict(sorted(doc["results"][name].items(),

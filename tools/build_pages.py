@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout without installing refimpl
     sys.path.insert(0, str(ROOT))
 
+from refimpl.backend import KERNEL_ENV_VARS  # noqa: E402
 from refimpl.reporting import STATUSES as CLAIM_STATUSES  # noqa: E402
 
 GENERATED = Path("book") / "generated"
@@ -55,8 +56,6 @@ NOT_TRIED = "not yet tried"
 # The key of the notebook metadata where tools/execute_notebooks.py records the kernel
 # configuration of a run (tools.execute_notebooks.RUN_METADATA; tests check they agree).
 RUN_METADATA = "refimpl"
-KERNEL_ENV_VARS = ("MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
-                   "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 BENCHMARK_KEYS = ("benchmark", "title", "description", "ours", "peer", "device", "machine",
                   "created", "rows")

@@ -29,14 +29,13 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+from refimpl.backend import cpu_model, kernel_env
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 RECORD_DIR = ROOT / "book" / "data" / "measured"
 # The notebook-metadata key of the run record (tools/build_pages.py reads it as RUN_METADATA).
 RUN_METADATA = "refimpl"
-# The environment that decides the BLAS kernels and thread counts (NOTEBOOK_ENV in the Makefile).
-KERNEL_ENV_VARS = ("MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
-                   "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Run in the notebook's kernel after its last cell (and then dropped from the notebook): what
 # the kernel itself knows of its configuration, as one line of JSON.
 _PROBE_MARK = "refimpl-run-probe:"
@@ -85,17 +84,10 @@ def is_stale(md: Path) -> bool:
 
 def machine_summary() -> str:
     """The CPU and platform in a few words ("Intel(R) Xeon(R) Processor, 2 CPUs, Linux x86_64")."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "")
-    except OSError:
-        pass
-    model = model or platform.processor() or platform.machine()
     n = os.cpu_count()
     cpus = f"{n} CPU{'s' if n != 1 else ''}" if n else ""
-    return ", ".join(x for x in (model, cpus, f"{platform.system()} {platform.machine()}") if x)
+    return ", ".join(x for x in (cpu_model(), cpus, f"{platform.system()} {platform.machine()}")
+                     if x)
 
 
 def run_record(environ, probe: dict | None = None) -> dict:
@@ -106,7 +98,7 @@ def run_record(environ, probe: dict | None = None) -> dict:
     """
     probe = probe or {}
     return {
-        "kernel_env": {k: environ.get(k) for k in KERNEL_ENV_VARS},
+        "kernel_env": kernel_env(environ),
         "torch_threads": probe.get("torch_threads"),
         "machine": machine_summary(),
         "refimpl": probe.get("refimpl"),

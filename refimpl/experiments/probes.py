@@ -138,7 +138,8 @@ def machine() -> dict:
     Returns
     -------
     dict
-        ``platform``, ``processor``, ``cpu_count``, ``python``, ``numpy``, ``scipy`` and,
+        ``platform``, ``processor``, ``cpu_model``, ``cpu_count``, ``python``, ``numpy``,
+        ``scipy``, ``kernel_env`` (:func:`refimpl.backend.kernel_env`) and,
         where they are installed, ``torch`` (with its thread count) and ``blas`` (each BLAS
         and OpenMP library threadpoolctl finds, with its thread count).
     """
@@ -149,13 +150,17 @@ def machine() -> dict:
     import numpy as np
     import scipy
 
+    from refimpl.backend import cpu_model, kernel_env
+
     info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
+        "kernel_env": kernel_env(),
     }
     if "torch" in sys.modules:
         import torch

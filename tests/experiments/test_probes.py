@@ -46,4 +46,7 @@ def test_machine_names_what_a_measurement_ran_on():
     info = machine()
     assert info["numpy"] == np.__version__ and info["cpu_count"] >= 1
     assert "torch" in info and "threads" in info["torch"]  # torch is imported by the harness
-    assert all(isinstance(v, str | int | list) for v in info.values())
+    assert all(isinstance(v, str | int | list | dict) for v in info.values())
+    from refimpl.backend import KERNEL_ENV_VARS
+
+    assert list(info["kernel_env"]) == list(KERNEL_ENV_VARS) and info["cpu_model"]
