@@ -59,7 +59,9 @@ def lu(A, *, backend: str = "auto") -> LU:
         Real floating-point matrix (a tensor is computed on the CPU and returned as tensors
         on its device).
     backend : {"auto", "numpy", "numba"}
-        ``"auto"`` runs the Numba kernel.
+        ``"numpy"``: the reference loop, one rank-one update per column; ``"numba"``: the
+        compiled kernel, blocked as in LAPACK's ``xGETRF`` (recursive panels, one
+        matrix-matrix trailing update per panel). ``"auto"`` runs the Numba kernel.
 
     Returns
     -------
@@ -77,12 +79,11 @@ def lu(A, *, backend: str = "auto") -> LU:
     A, path, back = _xp.prepare(A, backend=backend, paths=("numpy", "numba"), prefer="numba")
     W = np.array(A, dtype=np.result_type(A.dtype, np.float32), order="C", copy=True)
     perm = np.arange(W.shape[0])
-    if path == "numba":
-        from refimpl.linalg._lu_numba import lu_inplace
+    if path == "numba":  # blocked as in xGETRF (recursive panel, BLAS-3 trailing update)
+        from refimpl.linalg._lu_numba import lu_factors
 
-        lu_inplace(W, perm)
-    else:
-        _lu_numpy(W, perm)
+        return back(LU(perm, *lu_factors(W, perm)))
+    _lu_numpy(W, perm)
     m, n = W.shape
     k = min(m, n)
     L = np.tril(W[:, :k], -1) + np.eye(m, k, dtype=W.dtype)

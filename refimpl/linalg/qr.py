@@ -15,7 +15,8 @@ NumPy and torch paths).
 
 Three paths for :func:`cpqr`: ``"numpy"`` (reference, vectorised per step), ``"numba"``
 (compiled, columns stored contiguously, blocked as in LAPACK's ``xGEQP3``: panels of pivots
-with one matrix-matrix trailing update each, Quintana-Ortí, Sun & Bischof 1998) and
+with one matrix-matrix trailing update each, Quintana-Ortí, Sun & Bischof 1998; ``Q`` formed
+in compact-WY blocks as in ``xORGQR``) and
 ``"torch"`` (any device, batched over leading dimensions).
 """
 
@@ -63,7 +64,8 @@ def cpqr(A, rank: int | None = None, *, backend: str = "auto") -> PivotedQR:
         default ``min(m, n)`` (a complete factorization).
     backend : {"auto", "numpy", "numba", "torch"}
         ``"numpy"``: the reference loop, one pivot and one reflector per step;
-        ``"numba"``: the compiled kernel, blocked as in LAPACK's ``xGEQP3``; ``"torch"``:
+        ``"numba"``: the compiled kernel, blocked as in LAPACK's ``xGEQP3`` and
+        ``xORGQR`` (its ``Q`` and ``R`` are column-major arrays, as LAPACK's); ``"torch"``:
         any device, batched over leading dimensions. ``"auto"`` runs the Numba kernel for
         NumPy input and torch for tensors.
 
@@ -93,7 +95,7 @@ def cpqr(A, rank: int | None = None, *, backend: str = "auto") -> PivotedQR:
     elif path == "numba":
         from refimpl.linalg._qr_numba import cpqr_kernel
 
-        result = PivotedQR(*cpqr_kernel(np.ascontiguousarray(A.T), k))
+        result = PivotedQR(*cpqr_kernel(A.T, k))  # the kernel copies A, transposed
     else:
         result = PivotedQR(*_cpqr_numpy(A, k))
     return back(result)

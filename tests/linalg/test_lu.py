@@ -6,7 +6,7 @@ import scipy.linalg
 import torch
 from hypothesis import given
 
-from refimpl.linalg import cholesky, lu
+from refimpl.linalg import _lu_numba, cholesky, lu
 
 from .linalg_strategies import make_matrix, make_spd, matrices, tol, torch_batch
 
@@ -56,6 +56,97 @@ def test_lu_torch_in_torch_out():
     torch.testing.assert_close(res.reconstruct(), A)
     res32 = lu(A.float(), backend="numpy")
     assert res32.L.dtype == torch.float32 and res32.U.dtype == torch.float32
+
+
+def _perm_from_ipiv(ipiv, m):
+    """LAPACK's interchange sequence (row i swapped with ipiv[i], in order) as a row order."""
+    perm = np.arange(m)
+    for i, p in enumerate(ipiv):
+        perm[[i, p]] = perm[[p, i]]
+    return perm
+
+
+def _assert_blocked_matches_reference(A, **kernel):
+    """The blocked Numba LU against the unblocked NumPy loop: the same pivots exactly and
+    the same factors to rounding (relative to the size of U, which growth can inflate)."""
+    ref = lu(A, backend="numpy")
+    if kernel:
+        W = np.array(A, order="C", copy=True)
+        perm = np.arange(A.shape[0])
+        L, U = _lu_numba.lu_factors(W, perm, **kernel)
+    else:
+        perm, L, U = lu(A, backend="numba")
+    np.testing.assert_array_equal(perm, ref.perm)
+    eps = np.finfo(A.dtype).eps
+    n = max(A.shape)
+    np.testing.assert_allclose(L, ref.L, rtol=0, atol=50 * n * eps)
+    np.testing.assert_allclose(U, ref.U, rtol=0, atol=50 * n * eps * np.abs(ref.U).max())
+    assert np.all(np.triu(L, 1) == 0) and np.all(np.diagonal(L) == 1)
+    assert np.all(np.tril(U, -1) == 0)
+    return perm, L, U
+
+
+# Sizes that cross several panels (nb = 32 below min(m, n) = 512, 64 from there) and end
+# on a partial one; wide and tall shapes, where the last panel leaves U12 only (m < n) or
+# L21 only (m > n).
+@pytest.mark.parametrize("shape, dtype", [
+    *[(shape, dtype) for shape in [(97, 97), (200, 200), (129, 300), (300, 129), (5, 200),
+                                   (200, 5)] for dtype in (np.float64, np.float32)],
+    ((530, 530), np.float64)])
+def test_blocked_lu_matches_unblocked_reference(shape, dtype):
+    A = make_matrix(*shape, "random", seed=sum(shape), dtype=dtype)
+    _assert_blocked_matches_reference(A)
+
+
+@pytest.mark.parametrize("nb, leaf", [(1, 1), (7, 2), (16, 3), (24, 24), (200, 5)])
+@pytest.mark.parametrize("shape", [(61, 61), (83, 40), (40, 83)])
+def test_blocked_lu_any_panel_and_leaf_width(nb, leaf, shape):
+    # Odd panel widths and leaves exercise every split of the recursive panel kernel.
+    A = make_matrix(*shape, "random", seed=7)
+    _assert_blocked_matches_reference(A, nb=nb, leaf=leaf)
+
+
+@pytest.mark.parametrize("zero_cols", [[0], [31, 32], [40, 95], [63, 64, 65, 119]])
+def test_blocked_lu_zero_columns_are_skipped(zero_cols):
+    # Exactly zero columns at the first step, at a panel edge (32, 64) and inside a leaf:
+    # the pivot is zero, nothing is eliminated, and U has a zero on the diagonal there.
+    A = make_matrix(120, 120, "random", seed=3)
+    A[:, zero_cols] = 0.0
+    for kernel in ({}, {"nb": 16, "leaf": 4}):
+        perm, L, U = _assert_blocked_matches_reference(A, **kernel)
+        assert np.all(np.diagonal(U)[zero_cols] == 0.0)
+        assert np.count_nonzero(np.diagonal(U) == 0.0) == len(zero_cols)
+        np.testing.assert_allclose(L @ U, A[perm], atol=1e-12 * np.abs(A).max() * 120)
+
+
+def test_blocked_lu_rank_deficient():
+    A = make_matrix(150, 110, "rank_deficient", seed=5)
+    perm, L, U = lu(A, backend="numba")
+    np.testing.assert_allclose(L @ U, A[perm], atol=1e-12 * np.abs(A).max())
+    assert np.all(np.abs(L) <= 1.0)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (257, 257), (600, 600), (300, 170),
+                                   (170, 300)])
+def test_lu_pivots_equal_lapack(shape):
+    # Partial pivoting picks the row of largest magnitude: on Gaussian matrices (no ties)
+    # the blocked kernel's row order is exactly xGETRF's.
+    A = make_matrix(*shape, "random", seed=shape[0])
+    lu_packed, ipiv = scipy.linalg.lu_factor(A)
+    res = lu(A, backend="numba")
+    np.testing.assert_array_equal(res.perm, _perm_from_ipiv(ipiv, shape[0]))
+    k = min(shape)
+    scale = np.abs(lu_packed).max()
+    np.testing.assert_allclose(res.U, np.triu(lu_packed[:k]), rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(np.tril(res.L, -1), np.tril(lu_packed[:, :k], -1), rtol=0,
+                               atol=1e-12)
+
+
+def test_lu_numba_float32_input_stays_float32():
+    A = make_matrix(150, 150, "random", seed=11)
+    res32 = lu(A.astype(np.float32), backend="numba")
+    assert res32.L.dtype == np.float32 and res32.U.dtype == np.float32
+    np.testing.assert_allclose(res32.L @ res32.U, A[res32.perm], atol=2e-4 * 150)
 
 
 @pytest.mark.parametrize("dtype, cond", [(np.float64, 1.0), (np.float64, 1e3),

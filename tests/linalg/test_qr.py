@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refimpl.linalg import cpqr, householder_qr
+from refimpl.linalg import _qr_numba, cpqr, householder_qr
 from refimpl.matrices import low_rank_matrix, matrix_with_spectrum
 
 from .linalg_strategies import make_matrix, matrices, tol, torch_batch
@@ -32,6 +32,91 @@ def test_matches_lapack_float64(path, shape, rng):
     scale = np.abs(Rs).max()
     np.testing.assert_allclose(R, Rs, rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose(Q, Qs, rtol=0, atol=1e-12)
+
+
+def _assert_pivoted_qr(A, Q, R, perm, k):
+    """Q orthonormal, R upper trapezoidal with R = Qᵀ A P, and the residual orthogonal to Q."""
+    m, n = A.shape
+    eps = np.finfo(A.dtype).eps
+    assert Q.shape == (m, k) and R.shape == (k, n) and sorted(perm) == list(range(n))
+    np.testing.assert_allclose(Q.T @ Q, np.eye(k), rtol=0, atol=20 * np.sqrt(m) * eps)
+    np.testing.assert_array_equal(np.tril(R, -1), 0)
+    assert np.all(np.diagonal(R) >= 0)
+    scale = np.linalg.norm(A)
+    np.testing.assert_allclose(R, Q.T @ A[:, perm], rtol=0, atol=20 * np.sqrt(m) * eps * scale)
+    if k == min(m, n):
+        assert np.linalg.norm(A[:, perm] - Q @ R) <= 20 * np.sqrt(m) * eps * scale
+
+
+# Sizes that cross the panel width (32) and the compact-WY block of Q (32; 64 from k = 768),
+# ending on partial blocks; n = 512 and 1024 are the benchmark sizes.
+@pytest.mark.parametrize("shape", [(100, 70), (70, 100), (130, 130), (300, 200), (512, 512),
+                                   pytest.param((1024, 1024), marks=pytest.mark.slow)])
+def test_numba_pivots_equal_lapack_across_blocks(shape, rng):
+    A = rng.standard_normal(shape)
+    Qs, Rs, Ps = _sign_fixed_scipy(A)
+    Q, R, perm = cpqr(A, backend="numba")
+    np.testing.assert_array_equal(perm, Ps)
+    _assert_pivoted_qr(A, Q, R, perm, min(shape))
+    np.testing.assert_allclose(R, Rs, rtol=0, atol=1e-13 * np.sqrt(shape[0]) * np.abs(Rs).max())
+    np.testing.assert_allclose(Q, Qs, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("block", [1, 5, 16, 40])
+@pytest.mark.parametrize("rank", [None, 23])
+def test_numba_any_panel_width(block, rank, rng):
+    # Narrow panels end (and recompute the stale norms) at other columns than LAPACK's
+    # nb = 32; the pivots are still those of Businger–Golub, i.e. xGEQP3's.
+    A = rng.standard_normal((90, 70))
+    k = 70 if rank is None else rank
+    Q, R, perm = _qr_numba.cpqr_kernel(A.T, k, block=block, q_block=7)
+    _, _, Ps = _sign_fixed_scipy(A)
+    np.testing.assert_array_equal(perm[:k], Ps[:k])
+    _assert_pivoted_qr(A, Q, R, perm, k)
+
+
+@pytest.mark.parametrize("rank", [1, 31, 32, 33, 64, 70, 119])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_stopped_early_crossing_blocks(rank, dtype, rng):
+    A = rng.standard_normal((150, 120)).astype(dtype)
+    Q, R, perm = cpqr(A, rank, backend="numba")
+    assert Q.dtype == dtype and R.dtype == dtype
+    _assert_pivoted_qr(A, Q, R, perm, rank)
+    full = cpqr(A, backend="numba")
+    np.testing.assert_array_equal(perm[:rank], full.perm[:rank])
+    tol32 = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(Q, full.Q[:, :rank], rtol=0, atol=tol32)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(perm[:rank], _sign_fixed_scipy(A)[2][:rank])
+
+
+def test_numba_rank_deficient_across_blocks():
+    A = low_rank_matrix(200, 150, 45, cond=1e6, seed=2)
+    Q, R, perm = cpqr(A, backend="numba")
+    d = np.diagonal(R)
+    assert d[44] > 1e-8 * d[0] and np.all(d[45:] < 1e-13 * d[0])
+    _assert_pivoted_qr(A, Q, R, perm, 150)
+    res = cpqr(A, 45, backend="numba")
+    assert np.linalg.norm(res.reconstruct() - A) < 1e-12 * np.linalg.norm(A)
+
+
+@pytest.mark.parametrize("m, k, block", [(50, 50, 1), (50, 37, 8), (70, 40, 16),
+                                         (40, 40, 64), (100, 100, 32), (120, 65, 32)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_form_q_blocked_equals_product_of_reflectors(m, k, block, dtype, rng):
+    # Q = H_0 ... H_{k-1} I[:, :k] in compact WY blocks against one reflector at a time.
+    V = np.triu(rng.standard_normal((k, m)), 1)
+    V[np.arange(k), np.arange(k)] = 1.0
+    taus = 2.0 / np.sum(V**2, axis=1)
+    taus[k // 3] = 0.0  # a reflector that is the identity (nothing to annihilate)
+    V, taus = V.astype(dtype), taus.astype(dtype)
+    Q = _qr_numba._form_q(V, taus, m, k, block).T
+    ref = np.eye(m, k)
+    for j in range(k - 1, -1, -1):
+        v = V[j].astype(np.float64)
+        ref -= taus[j] * np.outer(v, v @ ref)
+    assert Q.dtype == dtype
+    np.testing.assert_allclose(Q, ref, rtol=0, atol=50 * np.sqrt(m) * np.finfo(dtype).eps)
 
 
 @pytest.mark.parametrize("path", PATHS)
