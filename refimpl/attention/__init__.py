@@ -1,8 +1,10 @@
 """Chapter 11: factored attention and the KV cache.
 
-Every variant is a ``torch.nn.Module`` with a training forward over a sequence and a decoding
-forward that appends to an explicit :class:`KVCache` (which reports its size), all sharing one
-RoPE (:func:`rope`) and one masked attention kernel (:func:`causal_attention`):
+Every variant is a ``torch.nn.Module`` with a training forward over a sequence, a decoding
+forward that appends to an explicit :class:`KVCache` (which reports its size) and
+:meth:`~CausalSelfAttention.qkv` (its materialised per-head queries, keys and values, with
+which SDPA and the output projection reproduce the training forward); all share one RoPE
+(:func:`rope`) and one masked attention kernel (:func:`causal_attention`):
 
 - :class:`MultiHeadAttention`, :class:`GroupedQueryAttention`, :class:`MultiQueryAttention`;
 - :class:`MultiHeadLatentAttention` (MLA, with the absorbed-weights inference form);
@@ -13,6 +15,17 @@ RoPE (:func:`rope`) and one masked attention kernel (:func:`causal_attention`):
 - :class:`AffinityPooling` (multi-head attention pooling whose heads share one low-rank
   factorization of the affinity, LAMA).
 
+The kernel has two implementations (:data:`IMPLS`): ``"sdpa"``, the default, calls
+``torch.nn.functional.scaled_dot_product_attention`` (fused: the scores are never stored);
+``"reference"`` is the explicit masked softmax that mirrors the equations. They agree to
+rounding. One process-wide default selects the kernel for every layer and model:
+
+- ``with attention_impl("reference"): ...`` runs a block on the reference kernel and restores
+  the previous default on exit (also on an error);
+- :func:`set_attention_impl` sets the default and returns the previous one;
+  :func:`get_attention_impl` reads it;
+- ``causal_attention(..., impl="reference")`` chooses for one call.
+
 :func:`kv_cache_elements` and :func:`attention_parameters` are the closed forms the tests
 check the modules against. The models, corpora and training loop of the chapter's experiments
 (``TinyLM``, ``SnippetClassifier``, ``train_lm``, ...) live in :mod:`refimpl.experiments`.
@@ -21,7 +34,16 @@ check the modules against. The models, corpora and training loop of the chapter'
 recurrent and chunked forms that agree.
 """
 
-from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
+from refimpl.attention._core import (
+    IMPLS,
+    QKV,
+    CausalSelfAttention,
+    RMSNorm,
+    attention_impl,
+    causal_attention,
+    get_attention_impl,
+    set_attention_impl,
+)
 from refimpl.attention.affinity import AffinityPooling, affinity_parameters
 from refimpl.attention.cache import KVCache
 from refimpl.attention.formulas import (
@@ -53,7 +75,9 @@ from refimpl.attention.standard import (
 from refimpl.attention.tpa import TensorProductAttention
 
 __all__ = [
+    "IMPLS",
     "KINDS",
+    "QKV",
     "AffinityPooling",
     "CausalSelfAttention",
     "GroupedQueryAttention",
@@ -67,6 +91,7 @@ __all__ = [
     "RotaryEmbedding",
     "TensorProductAttention",
     "affinity_parameters",
+    "attention_impl",
     "attention_parameters",
     "causal_attention",
     "decode_attention_flops",
@@ -74,10 +99,12 @@ __all__ = [
     "delta_product_recurrent",
     "delta_rule_chunked",
     "delta_rule_recurrent",
+    "get_attention_impl",
     "kv_cache_elements",
     "make_attention",
     "pca_basis",
     "rope",
+    "set_attention_impl",
     "ssd_chunked",
     "ssd_matrix",
     "ssd_quadratic",

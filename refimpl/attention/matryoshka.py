@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from refimpl._validation import check_array, check_rank
-from refimpl.attention._core import CausalSelfAttention, causal_attention
+from refimpl.attention._core import QKV, CausalSelfAttention, causal_attention
 from refimpl.attention.standard import GroupedQueryAttention
 
 
@@ -43,7 +43,10 @@ class MatryoshkaKVAttention(CausalSelfAttention):
     attention output is mapped back by ``U_V[:, :r_V]ᵀ``. With full ranks this is exactly the
     wrapped layer; any leading block (``key_rank``, ``value_rank``, changeable at any time)
     gives a smaller cache, ``2·n_kv·… → n_kv (r_K + r_V)`` elements per token. The
-    projections are applied after RoPE.
+    projections are applied after RoPE. :meth:`qkv` gives the truncated queries and keys and
+    the values already mapped back (``v U_V,r U_V,rᵀ``), and :attr:`w_o` is the wrapped
+    layer's output projection, as for every layer. In bfloat16 torch's orthogonal
+    parametrization does not return an orthogonal basis: keep this layer in float32/64.
 
     :meth:`init_pca` sets ``U_K, U_V`` to the principal directions of calibration keys and
     values, the initialisation that makes truncation least harmful before any training.
@@ -80,6 +83,11 @@ class MatryoshkaKVAttention(CausalSelfAttention):
         self.key_rank = dh if key_rank is None else key_rank
         self.value_rank = dh if value_rank is None else value_rank
 
+    @property
+    def w_o(self) -> nn.Linear:
+        """The wrapped layer's output projection (what follows attention, as in every layer)."""
+        return self.base.w_o
+
     def __setattr__(self, name, value):
         if name in ("key_rank", "value_rank"):
             value = check_rank(value, name, self.base.head_dim, what="head_dim")
@@ -94,9 +102,8 @@ class MatryoshkaKVAttention(CausalSelfAttention):
         x : torch.Tensor
             Calibration inputs ``(B, T, d_model)`` of the layer.
         """
-        _, k, v = self.base.qkv(x)                       # (B, H, T, dh), KV heads repeated
-        G = self.base.n_heads // self.base.n_kv_heads
-        k, v = k[:, ::G], v[:, ::G]                      # (B, Hk, T, dh)
+        self._check_input(x)
+        _, k, v = self.base._project(x, torch.arange(x.shape[1], device=x.device))
         flat = lambda t: t.transpose(0, 1).reshape(t.shape[1], -1, t.shape[-1])  # noqa: E731
         self.u_k.weight = pca_basis(flat(k))
         self.u_v.weight = pca_basis(flat(v))
@@ -122,6 +129,17 @@ class MatryoshkaKVAttention(CausalSelfAttention):
                              q_start=int(positions[0]), scale=b.head_dim**-0.5)
         o = o @ Uv.transpose(-1, -2).repeat_interleave(G, dim=0)           # back to d_h
         return b.w_o(self._merge(o))
+
+    def _qkv(self, x, positions):
+        """Truncated queries and keys; values mapped back to ``d_h`` (``v U_V,r U_V,rᵀ``)."""
+        b = self.base
+        q, k, v = b._project(x, positions)
+        Uk = self.u_k.weight[..., : self.key_rank]
+        Uv = self.u_v.weight[..., : self.value_rank]
+        G = b.n_heads // b.n_kv_heads
+        k, v = k @ Uk, v @ Uv @ Uv.transpose(-1, -2)
+        return QKV(q @ Uk.repeat_interleave(G, dim=0), k.repeat_interleave(G, dim=1),
+                   v.repeat_interleave(G, dim=1), b.head_dim**-0.5)
 
 
 class _Basis(nn.Module):

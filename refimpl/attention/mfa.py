@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int
-from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
+from refimpl.attention._core import QKV, CausalSelfAttention, RMSNorm, causal_attention
 
 
 class MultiMatrixFactorizationAttention(CausalSelfAttention):
@@ -21,8 +23,10 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
     key *before* RoPE, ``v = k (I + N diag(α))`` with ``N ∈ ℝ^{C×C}`` and ``α ∈ ℝ^C``
     (this is the paper's ``S_V = S_K + α ⊙ N S_K`` read with row vectors, the only reading
     whose shapes agree). Only the pre-RoPE key is cached (``C`` per token); cached keys are
-    rotated by their positions when scoring, and the value map is applied after the
-    attention-weighted sum (it is linear and shared by the heads). ``α`` starts at 0
+    rotated by their positions when scoring. The value map is linear and shared by the heads,
+    so it can be applied to the cached keys before attention or to the attention-weighted
+    sums after it: the layer maps whichever are fewer (a training forward or prefill maps the
+    ``T`` values, a decoding step its ``m`` outputs). ``α`` starts at 0
     (value = key at initialisation) and ``N`` at a scaled Gaussian, so both get gradients.
 
     Parameters
@@ -92,22 +96,40 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
         """
         return k_pre + (k_pre @ self.n_mix) * self.alpha
 
+    def _queries(self, x, positions):
+        return self.rope(self._heads(self.w_up(self.q_norm(self.s_q(x))), self.n_heads),
+                         positions)                                          # (B, m, T, C)
+
     def _attend(self, x, positions, cache):
-        q = self.rope(self._heads(self.w_up(self.q_norm(self.s_q(x))), self.n_heads), positions)
+        q = self._queries(x, positions)
         k_new = self.s_k(x)
         q_start = int(positions[0])
         if self.key_reuse:
             k_pre = self._store(cache, k_pre_rope=k_new)["k_pre_rope"]       # (B, Tk, C)
-            all_pos = torch.arange(k_pre.shape[1], device=x.device)
+            Tk = k_pre.shape[1]
+            k = self.rope(k_pre, torch.arange(Tk, device=x.device))[:, None]
             # The value map is linear and shared by every head, so Σ_j p_j v_j equals
-            # (Σ_j p_j k_j)(I + N diag α): attend with the pre-RoPE keys as values and map
-            # once per query instead of once per cached token.
-            o = causal_attention(q, self.rope(k_pre, all_pos)[:, None], k_pre[:, None],
-                                 q_start=q_start)
-            return self.w_o(self._merge(self.value_from_key(o)))
+            # (Σ_j p_j k_j)(I + N diag α): map the Tk cached keys before attention or the
+            # m·T outputs after it, whichever are fewer (decoding: after, once per query).
+            if Tk <= self.n_heads * x.shape[1]:
+                o = causal_attention(q, k, self.value_from_key(k_pre)[:, None], q_start=q_start)
+            else:
+                o = self.value_from_key(causal_attention(q, k, k_pre[:, None], q_start=q_start))
+            return self.w_o(self._merge(o))
         kv = self._store(cache, k=self.rope(k_new, positions), v=self.s_v(x))
         o = causal_attention(q, kv["k"][:, None], kv["v"][:, None], q_start=q_start)
         return self.w_o(self._merge(o))
+
+    def _qkv(self, x, positions):
+        """The shared key and value expanded (as views) to the m heads; MFA-KR's value map
+        applied to the values."""
+        q = self._queries(x, positions)
+        B, m, T, C = q.shape
+        k_pre = self.s_k(x)
+        v = self.value_from_key(k_pre) if self.key_reuse else self.s_v(x)
+        k = self.rope(k_pre, positions)
+        return QKV(q, k[:, None].expand(B, m, T, C), v[:, None].expand(B, m, T, C),
+                   1.0 / math.sqrt(C))
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_heads={self.n_heads}, head_dim={self.head_dim}, "

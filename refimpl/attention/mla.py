@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int
-from refimpl.attention._core import CausalSelfAttention, RMSNorm, causal_attention
+from refimpl.attention._core import QKV, CausalSelfAttention, RMSNorm, causal_attention
 
 
 class MultiHeadLatentAttention(CausalSelfAttention):
@@ -120,11 +120,24 @@ class MultiHeadLatentAttention(CausalSelfAttention):
             return self.w_o(self._merge(o))
         # Absorbed: q̃_i = W_UK,iᵀ q_C,i; attention over the latents; W_O,i W_UV,i on the way out.
         w_uk = self.w_uk.weight.view(H, dh, -1)                              # (H, dh, dc)
-        q_lat = torch.einsum("bhtd,hdc->bhtc", q_c, w_uk)
+        q_lat = q_c @ w_uk                                                   # (B,H,T,dc)
         q = torch.cat((q_lat, q_r), dim=-1)
         k = torch.cat((c_kv, k_r), dim=-1)[:, None]                           # (B,1,Tk,dc+dr)
-        o_lat = causal_attention(q, k, c_kv[:, None], q_start=q_start, scale=self.scale)
-        return torch.einsum("bhtc,hcm->btm", o_lat, self.absorbed_output_weight())
+        # The values c_KV are the leading d_c columns of the keys: pass a view, not a copy.
+        o_lat = causal_attention(q, k, k[..., : self.kv_latent_dim], q_start=q_start,
+                                 scale=self.scale)
+        # Σ_i o_lat,i (W_O,i W_UV,i)ᵀ as one matmul over the merged (head, latent) axis.
+        w_out = self.absorbed_output_weight().reshape(H * self.kv_latent_dim, self.d_model)
+        return self._merge(o_lat) @ w_out
+
+    def _qkv(self, x, positions):
+        """The plain form's per-head Q, K, V (both forms compute the same attention)."""
+        H, T = self.n_heads, x.shape[1]
+        q_c, q_r = self._queries(x, positions)
+        c_kv = self.kv_norm(self.w_dkv(x))
+        k_r = self.rope(self.w_kr(x), positions)[:, None].expand(-1, H, T, -1)
+        k = torch.cat((self._heads(self.w_uk(c_kv), H), k_r), dim=-1)
+        return QKV(torch.cat((q_c, q_r), dim=-1), k, self._heads(self.w_uv(c_kv), H), self.scale)
 
     def absorbed_output_weight(self) -> torch.Tensor:
         """``W_O,i W_UV,i`` per head, stacked (H, d_c, d_model): latent outputs → model width.

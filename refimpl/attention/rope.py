@@ -54,10 +54,17 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     torch.Tensor
         The rotated ``x``, same shape and dtype.
     """
-    half = x.shape[-1] // 2
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    x1, x2 = x[..., :half], x[..., half:]
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return _rotate(x, torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1))
+
+
+def _rotate(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
+    """``x · cos2 + [x₂, x₁] · sin2`` with full-width tables ``cos2 = [cos, cos]`` and
+    ``sin2 = [−sin, sin]`` (``(T, D)``, in ``x``'s dtype): three passes over ``x`` and no
+    half-width temporaries (the half-by-half form is several times slower on a CPU)."""
+    half = x.shape[-1] // 2
+    swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos2).addcmul_(swapped, sin2)
 
 
 def _check(x: torch.Tensor, positions: torch.Tensor) -> None:
@@ -122,10 +129,11 @@ class RotaryEmbedding(nn.Module):
         self.base = check_positive(base, "base")
         if self.base <= 1:  # base^(-2i/dim) must decrease with i
             raise ValueError(f"rope base must be greater than 1; got {base}")
-        self._table: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._table: tuple[torch.Tensor, torch.Tensor] | None = None   # float64 (size, dim)
+        self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """:func:`rope` with the cos/sin table kept (and grown by doubling) between calls.
+        """:func:`rope` with the cos/sin table kept (grown by doubling; cast once per dtype).
 
         Parameters
         ----------
@@ -146,9 +154,18 @@ class RotaryEmbedding(nn.Module):
         table = self._table
         if table is None or table[0].shape[0] < need or table[0].device != x.device:
             size = max(need, 2 * (table[0].shape[0] if table is not None else 0), 64)
-            table = self._table = rope_angles(torch.arange(size, device=x.device), self.dim,
-                                              self.base)
-        return apply_rotary(x, table[0][positions], table[1][positions])
+            cos, sin = rope_angles(torch.arange(size, device=x.device), self.dim, self.base)
+            table = self._table = (torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1))
+            self._cast = {}
+        if x.dtype not in self._cast:  # the float64 table in x's dtype, kept until it grows
+            self._cast[x.dtype] = (table[0].to(x.dtype), table[1].to(x.dtype))
+        cos2, sin2 = self._cast[x.dtype]
+        first = int(positions[0]) if positions.numel() else 0
+        if need - first == positions.numel() and torch.equal(
+                positions, torch.arange(first, need, device=positions.device)):
+            rows = slice(first, need)  # consecutive positions (every layer's case): a view
+            return _rotate(x, cos2[rows], sin2[rows])
+        return _rotate(x, cos2.index_select(0, positions), sin2.index_select(0, positions))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base={self.base:g}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+import math
+
 from torch import nn
 
 from refimpl._validation import check_divides, check_positive_int
-from refimpl.attention._core import CausalSelfAttention, causal_attention
+from refimpl.attention._core import QKV, CausalSelfAttention, causal_attention
 
 
 class GroupedQueryAttention(CausalSelfAttention):
@@ -56,40 +57,27 @@ class GroupedQueryAttention(CausalSelfAttention):
         """``{"k": (n_kv_heads, head_dim), "v": (n_kv_heads, head_dim)}`` (keys after RoPE)."""
         return {"k": (self.n_kv_heads, self.head_dim), "v": (self.n_kv_heads, self.head_dim)}
 
-    def _attend(self, x, positions, cache):
+    def _project(self, x, positions):
+        """Queries (B, H, T, d_h), keys and values (B, n_kv, T, d_h); RoPE on q and k."""
         q = self._heads(self.w_q(x), self.n_heads)
         k = self._heads(self.w_k(x), self.n_kv_heads)
         if self.rope is not None:
             q, k = self.rope(q, positions), self.rope(k, positions)
-        v = self._heads(self.w_v(x), self.n_kv_heads)
+        return q, k, self._heads(self.w_v(x), self.n_kv_heads)
+
+    def _attend(self, x, positions, cache):
+        q, k, v = self._project(x, positions)
         kv = self._store(cache, k=k.transpose(1, 2), v=v.transpose(1, 2))
         o = causal_attention(q, kv["k"].transpose(1, 2), kv["v"].transpose(1, 2),
                              q_start=int(positions[0]))
         return self.w_o(self._merge(o))
 
-    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Materialised (B, H, T, d_h) queries, keys and values (RoPE applied; KV heads repeated).
-
-        For comparisons with ``torch.nn.functional.scaled_dot_product_attention``.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Inputs ``(B, T, d_model)`` at positions ``0, …, T − 1``.
-
-        Returns
-        -------
-        tuple of torch.Tensor
-            ``(q, k, v)``, each ``(B, n_heads, T, head_dim)``.
-        """
-        positions = torch.arange(x.shape[1], device=x.device)
-        q = self._heads(self.w_q(x), self.n_heads)
-        k = self._heads(self.w_k(x), self.n_kv_heads)
-        if self.rope is not None:
-            q, k = self.rope(q, positions), self.rope(k, positions)
-        v = self._heads(self.w_v(x), self.n_kv_heads)
+    def _qkv(self, x, positions):
+        q, k, v = self._project(x, positions)
         G = self.n_heads // self.n_kv_heads
-        return q, k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
+        if G > 1:
+            k, v = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
+        return QKV(q, k, v, 1.0 / math.sqrt(self.head_dim))
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_heads={self.n_heads}, "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from refimpl._validation import check_divides, check_positive_int
-from refimpl.attention._core import CausalSelfAttention, causal_attention
+from refimpl.attention._core import QKV, CausalSelfAttention, causal_attention
 
 
 class TensorProductAttention(CausalSelfAttention):
@@ -16,8 +18,9 @@ class TensorProductAttention(CausalSelfAttention):
     RoPE acts on the last (``d_h``) axis only, so rotating the ``b`` factors of Q and K is
     exactly rotating the materialised Q and K. The cache holds ``a``, rotated ``b`` of the key
     and ``a``, ``b`` of the value: ``(R_K + R_V)(n_h + d_h)`` elements per token. The training
-    forward (and a multi-token prefill) materialises Q, K and V; a single-token decoding step
-    works on the cached factors directly (:meth:`_factored_step`).
+    forward (and a multi-token prefill) materialises Q, K and V and calls
+    :func:`causal_attention`; a single-token decoding step works on the cached factors
+    directly (:meth:`_factored_step`, which SDPA's shapes do not fit).
 
     Parameters
     ----------
@@ -107,7 +110,8 @@ class TensorProductAttention(CausalSelfAttention):
         H, dh, Rk, Rv = self.n_heads, self.head_dim, self.ranks["k"], self.ranks["v"]
         return {"a_k": (Rk, H), "b_k": (Rk, dh), "a_v": (Rv, H), "b_v": (Rv, dh)}
 
-    def _attend(self, x, positions, cache):
+    def _rotated_factors(self, x, positions):
+        """The six factors; RoPE applied to the ``b`` factors of queries and keys."""
         a_q, b_q = self.factors(x, "q")
         a_k, b_k = self.factors(x, "k")
         a_v, b_v = self.factors(x, "v")
@@ -115,6 +119,10 @@ class TensorProductAttention(CausalSelfAttention):
             # (B, T, R, d_h) → rotate along T: move R in front of T and back.
             b_q = self.rope(b_q.transpose(1, 2), positions).transpose(1, 2)
             b_k = self.rope(b_k.transpose(1, 2), positions).transpose(1, 2)
+        return a_q, b_q, a_k, b_k, a_v, b_v
+
+    def _attend(self, x, positions, cache):
+        a_q, b_q, a_k, b_k, a_v, b_v = self._rotated_factors(x, positions)
         kv = self._store(cache, a_k=a_k, b_k=b_k, a_v=a_v, b_v=b_v)
         q = self.materialize(a_q, b_q)
         if cache is not None and x.shape[1] == 1:
@@ -124,9 +132,17 @@ class TensorProductAttention(CausalSelfAttention):
         o = causal_attention(q, k, v, q_start=int(positions[0]))
         return self.w_o(self._merge(o))
 
+    def _qkv(self, x, positions):
+        a_q, b_q, a_k, b_k, a_v, b_v = self._rotated_factors(x, positions)
+        return QKV(self.materialize(a_q, b_q), self.materialize(a_k, b_k),
+                   self.materialize(a_v, b_v), 1.0 / math.sqrt(self.head_dim))
+
     def _factored_step(self, q: torch.Tensor, kv: dict) -> torch.Tensor:
         """One decoding step against the cached factors, never materialising K or V.
 
+        This step does not go through :func:`causal_attention` (nor SDPA, whose inputs are
+        materialised K and V): it is its own kernel on the factors, the same on either
+        :data:`~refimpl.attention.IMPLS` setting.
         ``q_h · K_j[h] = (1/R_K) Σ_r a_K[j,r,h] (q_h · b_K[j,r])`` and
         ``Σ_j p_hj V_j[h] = (1/R_V) Σ_{j,r} (p_hj a_V[j,r,h]) b_V[j,r]``: two matmuls with the
         ``b`` factors of all cached tokens and elementwise work with the ``a`` factors.

@@ -22,7 +22,10 @@ def test_rope_scores_depend_on_relative_position(i, j, shift, seed):
 def test_rope_module_is_the_function_and_rejects_odd_dims():
     x = torch.randn(3, 5, 8)
     module = RotaryEmbedding(8, 500.0)
-    for positions in (torch.arange(5), torch.arange(200, 205), torch.tensor([3, 1, 4, 1, 5])):
+    # Consecutive positions read a slice of the table, others gather its rows (the last one
+    # spans 5 positions like a range but is not one).
+    for positions in (torch.arange(5), torch.arange(200, 205), torch.tensor([3, 1, 4, 1, 5]),
+                      torch.tensor([0, 2, 2, 3, 4])):
         torch.testing.assert_close(module(x, positions), rope(x, positions, 500.0))
     torch.testing.assert_close(rope(x, torch.zeros(5, dtype=torch.long)), x)
     with pytest.raises(ValueError, match="even"):
