@@ -158,6 +158,14 @@ def float_dtype(a):
     return np.dtype(np.float32) if name == "float32" else np.dtype(np.float64)
 
 
+def astype(a, dtype):
+    """``a`` in ``dtype`` (a NumPy dtype for arrays, a torch dtype for tensors); no copy when
+    it already has it."""
+    if is_torch_tensor(a):
+        return a.to(dtype)
+    return a.astype(dtype, copy=False)
+
+
 def triu(a, k: int = 0):
     """Upper triangle of the last two axes."""
     if is_torch_tensor(a):

@@ -330,6 +330,29 @@ def test_benchmark_notes_units_targets_and_further_tables(fake_root):
     assert "refimpl smaller" in _figure_text(pages["figures/bench-demo-transient-memory.svg"])
 
 
+def test_benchmark_per_row_targets(fake_root):
+    path = _benchmark(fake_root)
+    result = json.loads(path.read_text())
+    result["rows"][0]["target_ratio"] = 1.0           # 0.50: met
+    result["rows"][1]["target_ratio"] = 1.5           # 2.00: missed
+    result["rows"].append({"case": "edge", "ours_s": 4.4e-6, "peer_s": 4e-6, "ratio": 1.1,
+                           "target_ratio": 1.1})      # met exactly, as printed
+    result["rows"].append({"case": "free", "ours_s": 4e-6, "peer_s": 4e-6, "ratio": 1.0})
+    path.write_text(json.dumps(result))
+    pages = bp.build(fake_root)
+    page = pages["benchmarks.md"]
+    assert "| Case | refimpl (µs) | Peer (µs) | Ratio | Notes |" in page
+    assert "| large | 8.00 | 4.00 | 2.00 (target ≤\u00a01.5, missed) |  |" in page
+    assert "| edge | 4.40 | 4.00 | 1.10 (target ≤\u00a01.1, met) |  |" in page
+    assert "| free | 4.00 | 4.00 | 1.00 |  |" in page
+    assert "Targets: 2 of 3 met" in page
+    assert "the short dashed mark across each bar is that case's target ratio" in page
+    assert "target" in _figure_text(pages["figures/bench-demo.svg"])
+    result["rows"][0]["target_ratio"] = 0
+    path.write_text(json.dumps(result))
+    assert "rows[0].target_ratio must be a positive number" in _problems(fake_root)
+
+
 def _figure_text(svg: str) -> str:
     """The legend's words, which matplotlib writes as comments beside the glyph paths."""
     return " ".join(re.findall(r"<!-- (.*?) -->", svg))

@@ -527,6 +527,7 @@ def _rows_problems(rows, where: str, suffix: str | None) -> list[str]:
                            f"peer_{suffix} is {expected:.4g} (the ratio is ours / peer)")
         if _is_number(row.get("ratio")) and row["ratio"] <= 0:
             out.append(f"{where}[{i}].ratio must be positive")
+        out += _target_problems(row, f"{where}[{i}].")
     return out
 
 
@@ -879,7 +880,7 @@ ROW_VALUES = {
     "max_abs_eig_diff_over_norm": ("λ Δ", "largest difference of the eigenvalues from the "
                                           "peer's, over ‖A‖"),
     "sweeps": ("{} sweeps", "Jacobi sweeps until convergence"),
-    "same_pivots": ("pivots", "whether the column pivots are the peer's"),
+    "same_pivots": ("pivots", "whether the (column or row) pivots are the peer's"),
     "max_abs_diff": ("max |Δ|", "largest absolute difference of the outputs from the peer's"),
     "max_rel_diff": ("max rel. Δ", "largest relative difference of the outputs from the "
                                    "peer's"),
@@ -888,15 +889,26 @@ ROW_VALUES = {
     "cosine": ("cosine", "cosine similarity of the two results"),
     "cache_bytes_per_token": ("KV {} B/token", "bytes of KV cache per token (the variant vs "
                                                "MHA)"),
-    "lapack_gejsv_s": ("xGEJSV", "time of LAPACK's preconditioned one-sided Jacobi SVD "
-                                 "(xGEJSV), shown with the peer's time"),
+    "flops_per_cached_token": ("{} FLOP/token", "FLOPs of one decoding step per cached token "
+                                                "(the variant vs MHA)"),
+    "flops_per_cache_byte": ("{} FLOP/B", "arithmetic intensity of the step: FLOPs per byte "
+                                          "of cache read (the variant vs MHA)"),
+    "reference_s": ("reference", "time on the reference kernel (explicit masked softmax)"),
+    "mha_reference_s": ("MHA reference", "MHA's time on the reference kernel"),
+    "peer_unpadded_s": ("unpadded", "SDPA on the layer's Q, K, V without padding V to the "
+                                    "key width (its unfused CPU kernel)"),
+    "gesdd_s": ("xGESDD", "time of LAPACK's divide-and-conquer SVD (xGESDD, "
+                          "numpy.linalg.svd), shown with the peer's time"),
+    "ratio_vs_gesdd": ("vs xGESDD {}×", "our time over xGESDD's"),
     "peer_call": ("peer call", "what the peer computes"),
 }
 # Keys whose value is shown with another one: key -> the key it pairs with (its partner's
 # value comes second, after "vs").
-ROW_PAIRS = {"cache_bytes_per_token": "mha_cache_bytes_per_token"}
+ROW_PAIRS = {"cache_bytes_per_token": "mha_cache_bytes_per_token",
+             "flops_per_cached_token": "mha_flops_per_cached_token",
+             "flops_per_cache_byte": "mha_flops_per_cache_byte"}
 # Keys that repeat what the case name says.
-HIDDEN_ROW_KEYS = frozenset({"method", "n"})
+HIDDEN_ROW_KEYS = frozenset({"method", "n", "target_ratio"})
 # Top-level keys of a result shown in its list of facts: key -> label.
 RESULT_FACTS = {"blas_threads": "BLAS threads", "target_ratio": "Target ratio"}
 NOTE_WIDTH = 40  # characters of the Notes cell; what does not fit is listed under the table
@@ -982,6 +994,16 @@ class BenchTable:
     def kind(self) -> str:
         return QUANTITIES[self.suffix][0]
 
+    @property
+    def row_targets(self) -> list[float | None]:
+        """Each row's target ratio: its own ``target_ratio``, else the table's (or None)."""
+        return [row.get("target_ratio", self.target) for row in self.rows]
+
+    @property
+    def per_row(self) -> bool:
+        """Whether some row sets its own target (then each row is drawn with its own)."""
+        return any("target_ratio" in row for row in self.rows)
+
 
 def bench_tables(b: dict) -> list[BenchTable]:
     tables = [BenchTable("rows", "", "s", b["rows"], b.get("target_ratio"))]
@@ -1018,6 +1040,20 @@ def _unit(t: BenchTable) -> tuple[str, float]:
 
 def _ratio(r: float) -> str:
     return f"{r:.1f}" if r >= 10 else f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
+
+
+def _target_cell(ratio: float, target: float) -> str:
+    """``target ≤ 1.2, met`` / ``…, missed`` (the ratio is compared as printed)."""
+    met = float(_ratio(ratio)) <= target
+    return f"target ≤\u00a0{target:g}, {'met' if met else 'missed'}"
+
+
+def _target_summary(t: BenchTable) -> str:
+    pairs = [(float(r["ratio"]), g) for r, g in zip(t.rows, t.row_targets, strict=True)
+             if g is not None]
+    met = sum(float(_ratio(r)) <= g for r, g in pairs)
+    return (f"Targets: {met} of {len(pairs)} met (each ratio that has a target is followed "
+            f"by it; a ratio at or below its target meets it).")
 
 
 def _row_notes(row: dict, t: BenchTable, unit: tuple[str, float]) -> tuple[list[str], str,
@@ -1091,9 +1127,15 @@ def _benchmark_table(t: BenchTable, who: str) -> list[str]:
                       f"{peer}; {peer_extra}" if peer_extra else peer,
                       _ratio(float(row["ratio"])), _nobreak(escape(note))])
     header = ["Case", f"refimpl ({unit[0]})", f"{who} ({unit[0]})", "Ratio", "Notes"]
+    if t.per_row:  # the target beside the ratio it judges (the table keeps five columns)
+        for cell, row, target in zip(cells, t.rows, t.row_targets, strict=True):
+            if target is not None:
+                cell[3] += f" ({_target_cell(float(row['ratio']), target)})"
     if not any(c[-1] for c in cells):
         header, cells = header[:-1], [c[:-1] for c in cells]
     out = [*table(header, cells, align="lrrr"), ""]
+    if t.per_row:
+        out += [_target_summary(t), ""]
     explained = [(" ".join(_label(k)[0].replace("{}", " ").split()), _label(k)[1])
                  for k in legend]
     explained = [f"*{escape(label)}*: {escape(what)}" for label, what in explained if what]
@@ -1144,8 +1186,12 @@ def _figure_name(b: dict, t: BenchTable) -> str:
 
 
 def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
-                 target: float | None = None) -> str:
+                 target: float | None = None,
+                 targets: list[float | None] | None = None) -> str:
     """An SVG chart of ``ratios`` (ours / peer) per case: bars from parity (1) to the ratio.
+
+    ``target`` draws one dashed line across the chart; ``targets`` (one per case, ``None``
+    for none) a short dashed mark across each case's bar instead.
 
     The figure is FIGURE_WIDTH_IN wide, grows with the number of cases, uses a log axis when
     the ratios span more than a factor of 10, and is byte-for-byte reproducible (fixed SVG
@@ -1168,9 +1214,10 @@ def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
     for h in heights:
         centers.append(y + h / 2)
         y += h
-    marks = [*ratios, 1.0, *([target] if target else [])]
+    goals = [g for g in (targets or []) if g is not None] or ([target] if target else [])
+    marks = [*ratios, 1.0, *goals]
     lo, hi = min(marks), max(marks)
-    log = _is_log(ratios, target)
+    log = _is_log([*ratios, *goals], None)
     rc = {"svg.hashsalt": SVG_SALT, "svg.fonttype": "path", "font.family": "DejaVu Sans",
           "font.size": FIGURE_FONT_PT, "axes.labelsize": FIGURE_FONT_PT,
           "xtick.labelsize": FIGURE_FONT_PT, "ytick.labelsize": FIGURE_FONT_PT,
@@ -1186,7 +1233,12 @@ def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
         ax.set_ylim(y, 0)
         ax.tick_params(axis="y", length=0)
         ax.axvline(1.0, color="black", linewidth=1)
-        if target:
+        dashed = {"color": "black", "linewidth": 1, "linestyle": (0, (2, 1.5))}
+        if targets:
+            for g, c in zip(targets, centers, strict=True):
+                if g is not None:
+                    ax.plot([g, g], [c - 0.16, c + 0.16], **dashed)
+        elif target:
             ax.axvline(target, color="black", linewidth=1, linestyle=(0, (4, 3)))
         if log:
             ax.set_xscale("log")
@@ -1208,7 +1260,9 @@ def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
         handles = [Patch(color=FASTER, label=f"refimpl {better}"),
                    Patch(color=SLOWER, label=f"peer {better}"),
                    Line2D([], [], color="black", linewidth=1, label="parity (1×)")]
-        if target:
+        if targets and goals:
+            handles.append(Line2D([], [], label="target", **dashed))
+        elif target:
             handles.append(Line2D([], [], color="black", linewidth=1, linestyle=(0, (4, 3)),
                                   label=f"target ({target:g}×)"))
         ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
@@ -1217,6 +1271,13 @@ def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()
+
+
+def _figure_is_log(t: BenchTable) -> bool:
+    ratios = [float(r["ratio"]) for r in t.rows]
+    goals = [g for g in t.row_targets if g is not None] if t.per_row else \
+        ([t.target] if t.target else [])
+    return _is_log([*ratios, *goals], None)
 
 
 def _is_log(ratios: list[float], target: float | None) -> bool:
@@ -1231,13 +1292,16 @@ def _figure_block(b: dict, t: BenchTable, machine: str) -> list[str]:
     name = _figure_name(b, t)
     better, worse = {"time": ("faster", "slower"), "memory": ("smaller", "larger")}[t.kind]
     what = "Time" if t.kind == "time" else "Memory"
-    target = (f"; the dashed line marks the target ratio of {t.target:g}×" if t.target
-              else "")
+    if t.per_row:
+        target = "; the short dashed mark across each bar is that case's target ratio"
+    else:
+        target = (f"; the dashed line marks the target ratio of {t.target:g}×" if t.target
+                  else "")
     caption = (f"{what} of `refimpl` ({escape(b['ours'])}) divided by that of the peer "
                f"({escape(b['peer'])}), per case; measured on {escape(b['device'])}, "
                f"{escape(machine)}. A bar to the left of the solid line at 1× (parity) means "
                f"`refimpl` was {better} by that factor, to the right {worse}{target}"
-               f"{'; the axis is logarithmic' if _is_log(ratios, t.target) else ''}.")
+               f"{'; the axis is logarithmic' if _figure_is_log(t) else ''}.")
     lo = min(range(len(ratios)), key=ratios.__getitem__)
     hi = max(range(len(ratios)), key=ratios.__getitem__)
     alt = (f"Horizontal bar chart of the {t.kind} ratio refimpl / peer for {len(ratios)} "
@@ -1255,7 +1319,7 @@ def benchmark_figures(data: BookData) -> dict[str, str]:
         for t in bench_tables(b):
             figures[f"{FIGURES}/{_figure_name(b, t)}.svg"] = ratio_figure(
                 [r["case"] for r in t.rows], [float(r["ratio"]) for r in t.rows],
-                kind=t.kind, target=t.target)
+                kind=t.kind, target=t.target, targets=t.row_targets if t.per_row else None)
     return figures
 
 

@@ -147,6 +147,44 @@ def test_float32_numpy(rng):
     assert np.linalg.norm(A - r.reconstruct()) <= 1e-5 * np.linalg.norm(A)
 
 
+def test_single_precision_sketch_keeps_the_error_when_the_tail_is_large(rng):
+    # Singular values 1/j: the discarded ones (>= 1/61) are far above float32's u * sigma_1,
+    # so the float32 power iteration gives the float64 error; the factors stay float64.
+    m, n, k = 300, 200, 20
+    U = np.linalg.qr(rng.standard_normal((m, n)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    s = 1.0 / np.arange(1, n + 1)
+    A = (U * s) @ V.T
+    full = randomized_svd(A, k, n_iter=4, seed=0)
+    mixed = randomized_svd(A, k, n_iter=4, seed=0, sketch_dtype=np.float32)
+    assert mixed.U.dtype == mixed.s.dtype == np.float64
+    np.testing.assert_allclose(mixed.U.T @ mixed.U, np.eye(k), atol=1e-13)
+    err = [np.linalg.norm(A - r.reconstruct()) for r in (full, mixed)]
+    assert abs(err[1] - err[0]) <= 1e-5 * err[0]
+    t = randomized_svd(torch.tensor(A), k, n_iter=4, seed=0, sketch_dtype=torch.float32)
+    assert t.U.dtype == torch.float64
+    np.testing.assert_allclose(t.s.numpy(), mixed.s, rtol=1e-6)
+
+
+def test_single_precision_sketch_spoils_a_tiny_tail(rng):
+    # The documented limit: singular values 10^-j, so the tail after rank 12 (1e-12) is far
+    # below float32's u * sigma_1 (6e-8); the float32 basis is then the error's floor.
+    A, _ = _decaying(120, 80, 0.1, rng)
+    full = randomized_svd(A, 12, n_iter=2, seed=0)
+    mixed = randomized_svd(A, 12, n_iter=2, seed=0, sketch_dtype=np.float32)
+    err = [np.linalg.norm(A - r.reconstruct()) for r in (full, mixed)]
+    assert err[0] < 1e-11 and err[1] > 1e3 * err[0]
+
+
+@pytest.mark.parametrize("sketch_dtype", [np.int32, np.float16, "word"])
+def test_bad_sketch_dtype(sketch_dtype):
+    A = np.random.default_rng(0).standard_normal((40, 30))
+    with pytest.raises(ValueError, match="sketch_dtype"):
+        randomized_svd(A, 3, sketch_dtype=sketch_dtype)
+    with pytest.raises(ValueError, match="sketch_dtype"):
+        randomized_range_finder(torch.tensor(A), 3, sketch_dtype=sketch_dtype)
+
+
 @pytest.mark.parametrize("kwargs,err,match", [
     ({"rank": 0}, ValueError, "rank must be at least 1"),
     ({"rank": 31}, ValueError, "exceeds"),
