@@ -1042,16 +1042,20 @@ def _ratio(r: float) -> str:
     return f"{r:.1f}" if r >= 10 else f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
 
 
+def _meets(ratio: float, target: float) -> bool:
+    """Whether a ratio meets its target, compared as the page prints it."""
+    return float(_ratio(ratio)) <= target
+
+
 def _target_cell(ratio: float, target: float) -> str:
-    """``target ≤ 1.2, met`` / ``…, missed`` (the ratio is compared as printed)."""
-    met = float(_ratio(ratio)) <= target
-    return f"target ≤\u00a0{target:g}, {'met' if met else 'missed'}"
+    """``target ≤ 1.2, met`` / ``…, missed``."""
+    return f"target ≤\u00a0{target:g}, {'met' if _meets(ratio, target) else 'missed'}"
 
 
 def _target_summary(t: BenchTable) -> str:
     pairs = [(float(r["ratio"]), g) for r, g in zip(t.rows, t.row_targets, strict=True)
              if g is not None]
-    met = sum(float(_ratio(r)) <= g for r, g in pairs)
+    met = sum(_meets(r, g) for r, g in pairs)
     return (f"Targets: {met} of {len(pairs)} met (each ratio that has a target is followed "
             f"by it; a ratio at or below its target meets it).")
 
@@ -1214,7 +1218,7 @@ def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
     for h in heights:
         centers.append(y + h / 2)
         y += h
-    goals = [g for g in (targets or []) if g is not None] or ([target] if target else [])
+    goals = _goals(targets, target)
     marks = [*ratios, 1.0, *goals]
     lo, hi = min(marks), max(marks)
     log = _is_log([*ratios, *goals], None)
@@ -1273,11 +1277,14 @@ def ratio_figure(cases: list[str], ratios: list[float], *, kind: str,
     return buf.getvalue()
 
 
+def _goals(targets: list[float | None] | None, target: float | None) -> list[float]:
+    """The target ratios a chart marks: each case's own, else the table's one (if any)."""
+    return [g for g in (targets or []) if g is not None] or ([target] if target else [])
+
+
 def _figure_is_log(t: BenchTable) -> bool:
-    ratios = [float(r["ratio"]) for r in t.rows]
-    goals = [g for g in t.row_targets if g is not None] if t.per_row else \
-        ([t.target] if t.target else [])
-    return _is_log([*ratios, *goals], None)
+    goals = _goals(t.row_targets if t.per_row else None, t.target)
+    return _is_log([*(float(r["ratio"]) for r in t.rows), *goals], None)
 
 
 def _is_log(ratios: list[float], target: float | None) -> bool:

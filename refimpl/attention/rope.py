@@ -54,8 +54,12 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     torch.Tensor
         The rotated ``x``, same shape and dtype.
     """
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return _rotate(x, torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1))
+    return _rotate(x, *_full_width(cos.to(x.dtype), sin.to(x.dtype)))
+
+
+def _full_width(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The half-width tables as the full-width ``[cos, cos]`` and ``[−sin, sin]``."""
+    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)
 
 
 def _rotate(x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
@@ -154,8 +158,8 @@ class RotaryEmbedding(nn.Module):
         table = self._table
         if table is None or table[0].shape[0] < need or table[0].device != x.device:
             size = max(need, 2 * (table[0].shape[0] if table is not None else 0), 64)
-            cos, sin = rope_angles(torch.arange(size, device=x.device), self.dim, self.base)
-            table = self._table = (torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1))
+            table = self._table = _full_width(*rope_angles(torch.arange(size, device=x.device),
+                                                           self.dim, self.base))
             self._cast = {}
         if x.dtype not in self._cast:  # the float64 table in x's dtype, kept until it grows
             self._cast[x.dtype] = (table[0].to(x.dtype), table[1].to(x.dtype))

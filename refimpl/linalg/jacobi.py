@@ -169,21 +169,24 @@ def _one_sided_numba(W, tol, max_sweeps):
     n = W.shape[1]
     rows = np.argsort(-np.abs(W).max(axis=1), kind="stable")
     Q, R, perm = cpqr(W[rows], backend="numba")
-    Q2, R2, perm2 = cpqr(np.ascontiguousarray(R.T), backend="numba")
-    eye = np.eye(n, dtype=W.dtype)
-    for accumulate in (False, True):
-        Xt = np.array(R2, order="C", copy=True)       # rows of Xt: the columns of X = R₂ᵀ
-        Mt = eye.copy() if accumulate else np.empty((n, 0), dtype=W.dtype)
-        sweeps, converged, errors = one_sided_jacobi(*blas_for(W.dtype, "gemm"), Xt, Mt, tol,
-                                                     max_sweeps, BLOCK, accumulate)
-        if accumulate:
-            M = Mt.T
-            break
-        M = solve_triangular(R2, Xt.T, trans="T")        # X M = X_final
-        departure = M.T @ M - eye
-        if np.abs(departure).max() <= 8 * n * np.finfo(W.dtype).eps:
-            M -= M @ (departure / 2)
-            break
+    Q2, R2, perm2 = cpqr(R.T, backend="numba")
+    fgemm, = blas_for(W.dtype, "gemm")
+
+    def sweep(accumulate):
+        """The sweeps on X = R₂ᵀ: (X_final as rows, M as rows or nothing, the report)."""
+        Xt = np.array(R2, order="C", copy=True)
+        Mt = np.eye(n, dtype=W.dtype) if accumulate else np.empty((n, 0), dtype=W.dtype)
+        return Xt, Mt, one_sided_jacobi(fgemm, Xt, Mt, tol, max_sweeps, BLOCK, accumulate)
+
+    Xt, _, report = sweep(False)
+    M = solve_triangular(R2, Xt.T, trans="T")            # X M = X_final
+    departure = M.T @ M - np.eye(n, dtype=W.dtype)
+    if np.abs(departure).max() <= 8 * n * np.finfo(W.dtype).eps:
+        M -= M @ (departure / 2)                         # M (3I − MᵀM) / 2
+    else:
+        Xt, Mt, report = sweep(True)
+        M = Mt.T
+    sweeps, converged, errors = report
     Ux, s, M = _finish_svd(Xt.T, M)
     Ur = np.empty_like(Ux)
     Ur[perm2] = Ux

@@ -85,31 +85,26 @@ def _matmul_fortran(X, Y):
     return (Y.T @ X.T).T
 
 
-def _sketch_dtype(A, sketch_dtype, path):
-    """The dtype the power iteration runs in: ``A``'s, or a checked lower precision."""
+def _sketch_dtype(sketch_dtype, path):
+    """The checked dtype the power iteration runs in (``None``: the input's)."""
     if sketch_dtype is None:
         return None
     if path == "torch":
         import torch
 
-        ok = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16",
-              torch.float16: "float16"}
-        name = ok.get(sketch_dtype) if isinstance(sketch_dtype, torch.dtype) else \
-            (str(sketch_dtype) if str(sketch_dtype) in ok.values() else None)
-        if name is None:
-            raise ValueError(f"sketch_dtype must be a floating dtype; got {sketch_dtype!r}")
-        return getattr(torch, name)
-    import numpy as np
+        if isinstance(sketch_dtype, torch.dtype) and sketch_dtype.is_floating_point:
+            return sketch_dtype
+    else:
+        import numpy as np
 
-    try:
-        dtype = np.dtype(sketch_dtype)
-    except TypeError:
-        raise ValueError(f"sketch_dtype must be a floating dtype; got {sketch_dtype!r}") \
-            from None
-    if dtype.kind != "f" or dtype.itemsize < 4:
-        raise ValueError(f"sketch_dtype must be float32 or float64 on the NumPy path; got "
-                         f"{dtype}")
-    return dtype
+        try:
+            dtype = np.dtype(sketch_dtype)
+        except TypeError:
+            dtype = None
+        if dtype in (np.float32, np.float64):
+            return dtype
+    raise ValueError(f"sketch_dtype must be a floating dtype of the {path} path (float32 or "
+                     f"float64 for NumPy); got {sketch_dtype!r}")
 
 
 def _range_finder(A, n_iter, normalizer, Omega, path, sketch_dtype=None):
@@ -179,7 +174,7 @@ def randomized_range_finder(A, size: int, *, n_iter: int = 2, normalizer: str = 
     l = check_rank(size, "size", min(m, n))
     n_iter = _check_power(n_iter, normalizer)
     return back(_range_finder(A, n_iter, normalizer, _test_matrix(A, n, l, Omega, seed, path),
-                              path, _sketch_dtype(A, sketch_dtype, path)))
+                              path, _sketch_dtype(sketch_dtype, path)))
 
 
 def randomized_svd(A, rank: int, *, oversample: int = 10, n_iter: int = 2,
@@ -236,7 +231,7 @@ def randomized_svd(A, rank: int, *, oversample: int = 10, n_iter: int = 2,
     l = min(k + oversample, min(m, n))
     Q = _range_finder(M, n_iter, normalizer,
                       _test_matrix(M, M.shape[-1], l, Omega, seed, path), path,
-                      _sketch_dtype(M, sketch_dtype, path))
+                      _sketch_dtype(sketch_dtype, path))
     if path == "torch":
         Uh, s, Vt = _xp.svd(_xp.mT(Q) @ M)
     else:
