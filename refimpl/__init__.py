@@ -20,6 +20,7 @@ Subpackages (imported on first attribute access, e.g. ``refimpl.meta``):
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from refimpl._version import __version__
 from refimpl.backend import default_device, resolve_backend
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     if name in _SUBPACKAGES:
         module = importlib.import_module(f"refimpl.{name}")
         globals()[name] = module
@@ -46,5 +47,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'refimpl' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(__all__)

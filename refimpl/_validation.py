@@ -7,18 +7,32 @@ the argument, what was expected and what was given.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
+from refimpl._typing import Array
 from refimpl.backend import is_torch_tensor
 
+if TYPE_CHECKING:
+    import torch
 
-def _dtype_name(x) -> str:
+T = TypeVar("T")
+
+
+def _dtype_name(x: Any) -> str:
     return str(x.dtype).replace("torch.", "")
 
 
-def check_array(x, name: str, *, ndim: int | tuple[int, ...] = 2, batch: bool = False,
-                allow_torch: bool = True, finite: bool = True):
+@overload
+def check_array(x: torch.Tensor, name: str, *, ndim: int | tuple[int, ...] = ...,
+                batch: bool = ..., allow_torch: bool = ..., finite: bool = ...) -> torch.Tensor: ...
+@overload
+def check_array(x: object, name: str, *, ndim: int | tuple[int, ...] = ..., batch: bool = ...,
+                allow_torch: bool = ..., finite: bool = ...) -> Array: ...
+def check_array(x: object, name: str, *, ndim: int | tuple[int, ...] = 2, batch: bool = False,
+                allow_torch: bool = True, finite: bool = True) -> Array:
     """Validate a real floating-point matrix (or batch of matrices) and return it.
 
     NumPy inputs (and array-likes such as nested lists) come back as ``numpy.ndarray``
@@ -81,7 +95,7 @@ def check_array(x, name: str, *, ndim: int | tuple[int, ...] = 2, batch: bool = 
     return x
 
 
-def _check_int(value, name: str, minimum: int) -> int:
+def _check_int(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
     value = int(value)
@@ -90,17 +104,17 @@ def _check_int(value, name: str, minimum: int) -> int:
     return value
 
 
-def check_positive_int(value, name: str) -> int:
+def check_positive_int(value: object, name: str) -> int:
     """An integer ``>= 1`` (counts, dimensions, ranks with no natural upper bound)."""
     return _check_int(value, name, 1)
 
 
-def check_nonnegative_int(value, name: str) -> int:
+def check_nonnegative_int(value: object, name: str) -> int:
     """An integer ``>= 0`` (iteration counts, oversampling)."""
     return _check_int(value, name, 0)
 
 
-def check_rank(k, name: str, upper: int, *, what: str = "min(m, n)") -> int:
+def check_rank(k: object, name: str, upper: int, *, what: str = "min(m, n)") -> int:
     """Validate a target rank: an integer with ``1 <= k <= upper``.
 
     ``what`` names the bound in the error message (``"rank=9 exceeds min(m, n)=8"``). For a
@@ -113,7 +127,7 @@ def check_rank(k, name: str, upper: int, *, what: str = "min(m, n)") -> int:
     return k
 
 
-def check_choice(value, name: str, choices) -> str:
+def check_choice(value: Any, name: str, choices: Iterable[T]) -> T:
     """One of a fixed set of options (usually strings); returns it."""
     choices = tuple(choices)
     try:
@@ -125,7 +139,7 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """A finite real number ``> 0`` (``>= 0`` with ``allow_zero``): tolerances, scales, rates."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
@@ -136,7 +150,7 @@ def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
     return value
 
 
-def check_fraction(value, name: str) -> float:
+def check_fraction(value: object, name: str) -> float:
     """A real number in ``(0, 1]`` (energy thresholds, sampling fractions, keep ratios)."""
     value = check_positive(value, name)
     if value > 1:
@@ -144,13 +158,13 @@ def check_fraction(value, name: str) -> float:
     return value
 
 
-def check_square(A, name: str) -> None:
+def check_square(A: Array, name: str) -> None:
     """Raise ``ValueError`` unless the last two axes of ``A`` have equal length."""
     if A.shape[-1] != A.shape[-2]:
         raise ValueError(f"{name} must be square; got shape {tuple(A.shape)}")
 
 
-def check_symmetric(A, name: str) -> None:
+def check_symmetric(A: Array, name: str) -> None:
     """Raise ``ValueError`` unless ``A`` is square and ``‖A − Aᵀ‖_F ≤ 100 n ε ‖A‖_F``."""
     from refimpl import _xp
 
@@ -164,7 +178,7 @@ def check_symmetric(A, name: str) -> None:
                          f"{rel:.2e}")
 
 
-def check_same_kind(name_a: str, a, name_b: str, b) -> None:
+def check_same_kind(name_a: str, a: object, name_b: str, b: object) -> None:
     """Refuse to mix NumPy arrays and torch tensors in one call."""
     if is_torch_tensor(a) != is_torch_tensor(b):
         kinds = {True: "a torch tensor", False: "a NumPy array"}
@@ -174,7 +188,8 @@ def check_same_kind(name_a: str, a, name_b: str, b) -> None:
         )
 
 
-def check_rows(name_a: str, a, name_b: str, b, *, axis_a: int = -2, axis_b: int = -2) -> None:
+def check_rows(name_a: str, a: Array, name_b: str, b: Array, *, axis_a: int = -2,
+               axis_b: int = -2) -> None:
     """Check that two arrays agree in the length of the given axes."""
     if a.shape[axis_a] != b.shape[axis_b]:
         raise ValueError(
@@ -195,7 +210,7 @@ def check_divides(small: int, small_name: str, big: int, big_name: str) -> None:
         )
 
 
-def check_rate(value, name: str) -> float:
+def check_rate(value: object, name: str) -> float:
     """A real number in ``[0, 1)``: dropout and pruning rates, relative thresholds."""
     value = check_positive(value, name, allow_zero=True)
     if value >= 1:
@@ -203,7 +218,7 @@ def check_rate(value, name: str) -> float:
     return value
 
 
-def check_tokens(tokens, name: str, *, ndim: int, vocab_size: int | None = None,
+def check_tokens(tokens: object, name: str, *, ndim: int, vocab_size: int | None = None,
                  length: int | None = None) -> None:
     """Token ids: a non-empty int32/int64 torch tensor with ``ndim`` dimensions, its last axis
     of length ``length`` and its ids in ``[0, vocab_size)`` when those are given."""

@@ -6,20 +6,29 @@ torch path) and return the same kind. Torch is only touched when a tensor is pas
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import numpy as np
 
+from refimpl._typing import Array, ArrayLike, ArrayT, Shape
 from refimpl.backend import is_torch_tensor
 
+if TYPE_CHECKING:
+    import torch
 
-def mT(a):
+# The helpers that return their input's kind are typed ``(a: ArrayT) -> ArrayT``. Each branch
+# on is_torch_tensor returns that kind, which mypy cannot map back to ArrayT: those returns
+# carry ``type: ignore[return-value]``.
+
+
+def mT(a: ArrayT) -> ArrayT:
     """Transpose the last two axes."""
-    return a.mT if is_torch_tensor(a) else np.swapaxes(a, -1, -2)
+    return a.mT if is_torch_tensor(a) else np.swapaxes(a, -1, -2)  # type: ignore[return-value]
 
 
-def linalg(a):
+def linalg(a: Array) -> ModuleType:
     if is_torch_tensor(a):
         import torch
 
@@ -27,63 +36,66 @@ def linalg(a):
     return np.linalg
 
 
-def solve(a, b):
+def solve(a: ArrayT, b: ArrayT) -> ArrayT:
     return linalg(a).solve(a, b)
 
 
-def pinv(a, rtol=None):
+def pinv(a: ArrayT, rtol: float | None = None) -> ArrayT:
     if is_torch_tensor(a):
         import torch
 
         return torch.linalg.pinv(a, rtol=rtol) if rtol is not None else torch.linalg.pinv(a)
-    return np.linalg.pinv(a, rtol=rtol) if rtol is not None else np.linalg.pinv(a)
+    return (np.linalg.pinv(a, rtol=rtol)  # type: ignore[return-value]
+            if rtol is not None else np.linalg.pinv(a))
 
 
-def qr(a):
+def qr(a: ArrayT) -> tuple[ArrayT, ArrayT]:
     """Reduced QR."""
     return linalg(a).qr(a)
 
 
-def svd(a):
+def svd(a: ArrayT) -> tuple[ArrayT, ArrayT, ArrayT]:
     """Thin SVD: ``U, s, Vt`` (``A = U diag(s) Vt``)."""
     return linalg(a).svd(a, full_matrices=False)
 
 
-def cond(a):
+def cond(a: ArrayT) -> ArrayT:
     """2-norm condition number of the last two axes (inf for singular matrices)."""
-    s = linalg(a).svdvals(a) if is_torch_tensor(a) else np.linalg.svd(a, compute_uv=False)
+    s: Any = linalg(a).svdvals(a) if is_torch_tensor(a) else np.linalg.svd(a, compute_uv=False)
     smax = s[..., 0]
     smin = s[..., -1]
     if is_torch_tensor(a):
         import torch
 
-        return torch.where(smin > 0, smax / smin, torch.full_like(smax, float("inf")))
+        return torch.where(smin > 0, smax / smin,  # type: ignore[return-value]
+                           torch.full_like(smax, float("inf")))
     with np.errstate(divide="ignore"):
-        return np.where(smin > 0, smax / np.where(smin > 0, smin, 1.0), np.inf)
+        return np.where(smin > 0,  # type: ignore[return-value]
+                        smax / np.where(smin > 0, smin, 1.0), np.inf)
 
 
-def fro(a):
+def fro(a: ArrayT) -> ArrayT:
     """Frobenius norm over the last two axes."""
     return linalg(a).matrix_norm(a) if is_torch_tensor(a) else np.linalg.norm(a, axis=(-2, -1))
 
 
-def eye_like(n: int, a):
+def eye_like(n: int, a: ArrayT) -> ArrayT:
     if is_torch_tensor(a):
         import torch
 
-        return torch.eye(n, dtype=a.dtype, device=a.device)
-    return np.eye(n, dtype=a.dtype)
+        return torch.eye(n, dtype=a.dtype, device=a.device)  # type: ignore[return-value]
+    return np.eye(n, dtype=a.dtype)  # type: ignore[return-value]
 
 
-def zeros_like_shape(shape, a):
+def zeros_like_shape(shape: Shape, a: ArrayT) -> ArrayT:
     if is_torch_tensor(a):
         import torch
 
-        return torch.zeros(shape, dtype=a.dtype, device=a.device)
-    return np.zeros(shape, dtype=a.dtype)
+        return torch.zeros(shape, dtype=a.dtype, device=a.device)  # type: ignore[return-value]
+    return np.zeros(shape, dtype=a.dtype)  # type: ignore[return-value]
 
 
-def eps(a) -> float:
+def eps(a: Array) -> float:
     if is_torch_tensor(a):
         import torch
 
@@ -91,57 +103,64 @@ def eps(a) -> float:
     return float(np.finfo(a.dtype).eps)
 
 
-def stack(arrays, axis: int = 0):
+def stack(arrays: Sequence[ArrayT], axis: int = 0) -> ArrayT:
     """Stack arrays of one kind (NumPy or torch) along a new axis."""
     if is_torch_tensor(arrays[0]):
         import torch
 
-        return torch.stack(list(arrays), dim=axis)
-    return np.stack(arrays, axis=axis)
+        # every item has the kind of the first
+        return torch.stack(list(arrays), dim=axis)  # type: ignore[arg-type, return-value]
+    return np.stack(arrays, axis=axis)  # type: ignore[return-value]
 
 
-def to_numpy(a):
+def to_numpy(a: ArrayLike | torch.Tensor) -> np.ndarray:
     return a.detach().cpu().numpy() if is_torch_tensor(a) else np.asarray(a)
 
 
-def to_torch(a, device=None):
+def to_torch(a: ArrayLike, device: str | torch.device | None = None) -> torch.Tensor:
     import torch
 
     return torch.as_tensor(np.ascontiguousarray(a), device=device)
 
 
-def take_cols(A, idx):
+def take_cols(A: ArrayT, idx: Array) -> ArrayT:
     """``A[..., :, idx]`` with ``idx`` of shape (k,) or, for batches, (..., k)."""
     if is_torch_tensor(A) and idx.ndim > 1:
         import torch
 
-        return torch.take_along_dim(A, idx.unsqueeze(-2), dim=-1)
-    return A[..., :, idx]
+        # idx is a tensor when A is one (mypy cannot tie their kinds)
+        return torch.take_along_dim(  # type: ignore[return-value]
+            A, idx.unsqueeze(-2), dim=-1)  # type: ignore[union-attr]
+    return A[..., :, idx]  # type: ignore[return-value]
 
 
-def take_rows(A, idx):
+def take_rows(A: ArrayT, idx: Array) -> ArrayT:
     """``A[..., idx, :]`` with ``idx`` of shape (k,) or, for batches, (..., k)."""
     if is_torch_tensor(A) and idx.ndim > 1:
         import torch
 
-        return torch.take_along_dim(A, idx.unsqueeze(-1), dim=-2)
-    return A[..., idx, :]
+        # idx is a tensor when A is one (mypy cannot tie their kinds)
+        return torch.take_along_dim(  # type: ignore[return-value]
+            A, idx.unsqueeze(-1), dim=-2)  # type: ignore[union-attr]
+    return A[..., idx, :]  # type: ignore[return-value]
 
 
-def selector(n: int, idx, like):
+def selector(n: int, idx: Array, like: ArrayT) -> ArrayT:
     """The n×k matrix S with ``S[idx[j], j] = 1``, so that ``A @ S = A[:, idx]``."""
     if is_torch_tensor(like):
         import torch
 
         eye = torch.eye(n, dtype=like.dtype, device=like.device)
         if idx.ndim > 1:
-            return torch.take_along_dim(eye.expand(*idx.shape[:-1], n, n),
-                                        idx.unsqueeze(-2), dim=-1)
-        return eye[:, idx]
-    return np.eye(n, dtype=like.dtype)[:, idx]
+            return torch.take_along_dim(  # type: ignore[return-value]
+                eye.expand(*idx.shape[:-1], n, n),
+                idx.unsqueeze(-2),  # type: ignore[union-attr]  # idx is a tensor, as like
+                dim=-1)
+        return eye[:, idx]  # type: ignore[return-value]
+    return np.eye(n, dtype=like.dtype)[:, idx]  # type: ignore[return-value]
 
 
-def as_path(A, path: str):
+def as_path(A: Array, path: str) -> Array:
     """Move ``A`` to the array kind that ``path`` computes with (torch for "torch")."""
     if path == "torch" and not is_torch_tensor(A):
         from refimpl.backend import default_device
@@ -152,44 +171,48 @@ def as_path(A, path: str):
     return A
 
 
-def float_dtype(a):
+def float_dtype(a: Array) -> np.dtype:
     """The NumPy floating dtype that matches ``a``: float32 for float32 input, else float64."""
     name = str(a.dtype).replace("torch.", "")
     return np.dtype(np.float32) if name == "float32" else np.dtype(np.float64)
 
 
-def astype(a, dtype):
+def astype(a: ArrayT, dtype: Any) -> ArrayT:
     """``a`` in ``dtype`` (a NumPy dtype for arrays, a torch dtype for tensors); no copy when
     it already has it."""
     if is_torch_tensor(a):
-        return a.to(dtype)
-    return a.astype(dtype, copy=False)
+        return a.to(dtype)  # type: ignore[return-value]
+    return a.astype(dtype, copy=False)  # type: ignore[return-value]
 
 
-def triu(a, k: int = 0):
+def triu(a: ArrayT, k: int = 0) -> ArrayT:
     """Upper triangle of the last two axes."""
     if is_torch_tensor(a):
         import torch
 
-        return torch.triu(a, k)
+        return torch.triu(a, k)  # type: ignore[return-value]
     return np.triu(a, k)
 
 
-def inverse_permutation(perm):
+def inverse_permutation(perm: ArrayT) -> ArrayT:
     """``inv`` with ``inv[perm[j]] = j`` (over the last axis, batched on torch)."""
     if is_torch_tensor(perm):
         import torch
 
-        return torch.argsort(perm, dim=-1)
-    return np.argsort(perm, axis=-1)
+        return torch.argsort(perm, dim=-1)  # type: ignore[return-value]
+    return np.argsort(perm, axis=-1)  # type: ignore[return-value]
 
 
-def unpermute_cols(X, perm):
+def unpermute_cols(X: ArrayT, perm: Array) -> ArrayT:
     """Undo a column permutation: ``Y`` with ``Y[..., :, perm] = X``."""
     return take_cols(X, inverse_permutation(perm))
 
 
-def to_path(x, path: str, like=None):
+@overload
+def to_path(x: Array, path: Literal["torch"], like: Array | None = None) -> torch.Tensor: ...
+@overload
+def to_path(x: Array, path: str, like: Array | None = None) -> Array: ...
+def to_path(x: Array, path: str, like: Array | None = None) -> Array:
     """Move ``x`` to the array kind of ``path``; on torch, onto ``like``'s device and dtype."""
     if path == "torch" and is_torch_tensor(like) and not is_torch_tensor(x):
         x = to_torch(x, device=like.device)  # straight onto like's device
@@ -200,7 +223,7 @@ def to_path(x, path: str, like=None):
     return x
 
 
-def _returner(A):
+def _returner(A: Array) -> Callable[[Any], Any]:
     """A function that gives back an array, tensor or (nested) result as ``A``'s kind.
 
     Floating fields take ``A``'s floating dtype (and, for torch, its device); integer
@@ -208,9 +231,9 @@ def _returner(A):
     and :class:`refimpl.results.Info` pass through unchanged.
     """
     torch_in = is_torch_tensor(A)
-    want = A.dtype
+    want: Any = A.dtype  # a NumPy or a torch dtype, as torch_in says
 
-    def convert(x):
+    def convert(x: Any) -> Any:
         if x is None or isinstance(x, bool | int | float | str):
             return x
         if isinstance(x, tuple):
@@ -247,7 +270,7 @@ class Prepared(NamedTuple):
     """Returns a result (array, NamedTuple of arrays, nested) as the caller's kind and dtype."""
 
 
-def prepare(A, name: str = "A", *, backend: str = "auto",
+def prepare(A: object, name: str = "A", *, backend: str = "auto",
             paths: tuple[str, ...] = ("numpy", "torch"), prefer: str = "numpy",
             ndim: int | tuple[int, ...] = 2, batch: bool | None = None,
             finite: bool = True) -> Prepared:
@@ -303,7 +326,8 @@ def prepare(A, name: str = "A", *, backend: str = "auto",
     return Prepared(as_path(X, path), path, _returner(X))
 
 
-def operand(x, name: str, like, like_name: str = "A", *, ndim: int | tuple[int, ...] = 2):
+def operand(x: object, name: str, like: ArrayT, like_name: str = "A", *,
+            ndim: int | tuple[int, ...] = 2) -> ArrayT:
     """Validate a secondary input (``B``, ``W``, ``Omega``, ...) and put it beside ``like``.
 
     ``x`` is checked with :func:`refimpl._validation.check_array` (a torch tensor may carry
@@ -316,26 +340,29 @@ def operand(x, name: str, like, like_name: str = "A", *, ndim: int | tuple[int, 
 
     x = check_array(x, name, ndim=ndim, batch=is_torch_tensor(x))
     check_same_kind(like_name, like, name, x)
-    return to_path(x, "torch" if is_torch_tensor(like) else "numpy", like=like)
+    # to_path returns like's kind (mypy cannot tie the two)
+    return to_path(x, "torch" if is_torch_tensor(like) else "numpy",  # type: ignore[return-value]
+                   like=like)
 
 
-def permute(a, axes):
+def permute(a: ArrayT, axes: Sequence[int]) -> ArrayT:
     """Reorder all axes: ``a.transpose(axes)`` for NumPy, ``a.permute(axes)`` for torch."""
-    return a.permute(*axes) if is_torch_tensor(a) else np.transpose(a, axes)
+    return (a.permute(*axes) if is_torch_tensor(a)  # type: ignore[return-value]
+            else np.transpose(a, axes))
 
 
-def einsum(spec: str, *operands):
+def einsum(spec: str, *operands: ArrayT) -> ArrayT:
     """:func:`numpy.einsum` or :func:`torch.einsum`, by the kind of the first operand."""
     if is_torch_tensor(operands[0]):
         import torch
 
-        return torch.einsum(spec, *operands)
+        return torch.einsum(spec, *operands)  # type: ignore[return-value]
     return np.einsum(spec, *operands)
 
 
-def linalg_float(a):
+def linalg_float(a: ArrayT) -> ArrayT:
     """``a`` in a dtype that LAPACK and ``torch.linalg`` accept: float32 and float64 as they
     are, lower precisions (float16, bfloat16) as float32."""
     if str(a.dtype).replace("torch.", "") in ("float32", "float64"):
         return a
-    return a.float() if is_torch_tensor(a) else a.astype(np.float32)
+    return a.float() if is_torch_tensor(a) else a.astype(np.float32)  # type: ignore[return-value]

@@ -13,11 +13,21 @@ the function has. NumPy in gives NumPy out; torch in gives torch out on the same
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import TypeIs
+
+__all__ = ["BACKENDS", "KERNEL_ENV_VARS", "cpu_model", "default_device", "is_torch_tensor",
+           "kernel_env", "resolve_backend"]
+
+#: The values every ``backend=`` argument accepts (``"auto"`` chooses by the input).
 BACKENDS = ("auto", "numpy", "numba", "torch")
 
 
-def is_torch_tensor(x) -> bool:
+def is_torch_tensor(x: object) -> TypeIs[torch.Tensor]:
     """True if ``x`` is a torch tensor. Never imports torch.
 
     Parameters
@@ -34,7 +44,8 @@ def is_torch_tensor(x) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def resolve_backend(backend: str, x=None, *, available: tuple[str, ...] = ("numpy", "torch"),
+def resolve_backend(backend: str, x: object = None, *,
+                    available: tuple[str, ...] = ("numpy", "torch"),
                     prefer: str = "numpy") -> str:
     """Turn ``backend`` into the concrete path a function will run.
 
@@ -78,7 +89,7 @@ KERNEL_ENV_VARS = ("MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE", "OMP_NUM_THRE
                    "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def kernel_env(environ=None) -> dict:
+def kernel_env(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
     """The kernel configuration a process runs (or was started) under.
 
     Parameters

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from refimpl._typing import ArrayLike, DTypeLike, FloatArray
 from refimpl._validation import check_positive, check_positive_int, check_rank
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
 
 __all__ = ["geometric_spectrum", "low_rank_matrix", "matrix_with_spectrum", "random_orthonormal"]
 
 
-def random_orthonormal(m: int, k: int, *, seed=None) -> np.ndarray:
+def random_orthonormal(m: int, k: int, *, seed: SeedLike = None) -> FloatArray:
     """An m×k matrix with Haar-distributed orthonormal columns (QR of a Gaussian, sign-fixed).
 
     Parameters
@@ -34,7 +35,8 @@ def random_orthonormal(m: int, k: int, *, seed=None) -> np.ndarray:
     return Q * np.where(np.diagonal(R) < 0, -1.0, 1.0)
 
 
-def matrix_with_spectrum(m: int, n: int, s, *, seed=None, dtype=np.float64) -> np.ndarray:
+def matrix_with_spectrum(m: int, n: int, s: ArrayLike, *, seed: SeedLike = None,
+                         dtype: DTypeLike = np.float64) -> FloatArray:
     """``U diag(s) Vᵀ`` with random orthonormal U (m×r), V (n×r), r = len(s).
 
     Parameters
@@ -68,7 +70,7 @@ def matrix_with_spectrum(m: int, n: int, s, *, seed=None, dtype=np.float64) -> n
     return ((U * s) @ V.T).astype(dtype)
 
 
-def geometric_spectrum(r: int, cond: float) -> np.ndarray:
+def geometric_spectrum(r: int, cond: float) -> FloatArray:
     """``r`` singular values decaying geometrically from 1 to ``1/cond``.
 
     Parameters
@@ -90,8 +92,8 @@ def geometric_spectrum(r: int, cond: float) -> np.ndarray:
     return np.logspace(0, -np.log10(cond), r) if r > 1 else np.ones(1)
 
 
-def low_rank_matrix(m: int, n: int, rank: int, *, cond: float = 10.0, seed=None,
-                    dtype=np.float64) -> np.ndarray:
+def low_rank_matrix(m: int, n: int, rank: int, *, cond: float = 10.0, seed: SeedLike = None,
+                    dtype: DTypeLike = np.float64) -> FloatArray:
     """An m×n matrix of exact rank ``rank`` whose non-zero singular values span ``cond``.
 
     Parameters

@@ -19,10 +19,15 @@ import json
 import os
 import re
 import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
+__all__ = ["STATUSES", "Claim", "Source", "Table", "algorithmic_core", "record_claim",
+           "show_source", "table"]
+
+#: The outcomes :func:`record_claim` accepts for a paper's claim.
 STATUSES = ("reproduced", "partly", "not reproduced")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -57,7 +62,7 @@ class Claim:
         return f"claim {self.id}: {self.status}"
 
 
-def record_claim(claim_id: str, *, status: str, measured: str, **values) -> Claim:
+def record_claim(claim_id: str, *, status: str, measured: str, **values: Any) -> Claim:
     """Record the outcome of trying a paper's claim.
 
     Parameters
@@ -97,7 +102,7 @@ def record_claim(claim_id: str, *, status: str, measured: str, **values) -> Clai
     return claim
 
 
-def _plain(v):
+def _plain(v: Any) -> Any:
     """Turn NumPy scalars and arrays into plain JSON values."""
     if hasattr(v, "tolist"):
         return v.tolist()
@@ -110,7 +115,7 @@ def _plain(v):
 
 # --- library source -----------------------------------------------------------------------
 
-def _is_check_call(node) -> bool:
+def _is_check_call(node: ast.AST) -> TypeGuard[ast.Call]:
     """A call of an argument check: ``check_*(...)``, ``_check_*(...)``, ``_validation.*``."""
     if not isinstance(node, ast.Call):
         return False
@@ -121,7 +126,7 @@ def _is_check_call(node) -> bool:
     return isinstance(f, ast.Name) and f.id.startswith(("check_", "_check_"))
 
 
-def _is_check(stmt) -> bool:
+def _is_check(stmt: ast.stmt) -> bool:
     """An argument check that the algorithm does not need to be read.
 
     ``check_x(x, ...)``; ``x = check_x(x, ...)`` (the value is validated in place); and an
@@ -164,7 +169,7 @@ def _hidden_lines(tree: ast.AST) -> set[int]:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)
                 and loads.get(node.targets[0].id) and loads[node.targets[0].id] <= hidden):
-            hidden.update(range(node.lineno, node.end_lineno + 1))
+            hidden.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     return hidden
 
 
@@ -238,7 +243,7 @@ class Source:
                 f"</div>")
 
 
-def show_source(obj) -> Source:
+def show_source(obj: Callable[..., Any]) -> Source:
     """Show a refimpl function's or class's algorithmic core, and its full source folded.
 
     The book's notebooks never define algorithms; they show refimpl's code with this. The
@@ -305,7 +310,7 @@ class Table:
         widths = [max(len(c), *(len(r[j]) for r in self.rows)) if self.rows else len(c)
                   for j, c in enumerate(self.columns)]
 
-        def line(cells):
+        def line(cells: Sequence[str]) -> str:
             return "  ".join(c.rjust(w) if j else c.ljust(w)
                              for j, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
@@ -325,7 +330,8 @@ class Table:
                 f"<tbody>{body}</tbody></table>")
 
 
-def table(rows, columns=None, *, formats=None, caption: str | None = None) -> Table:
+def table(rows: Iterable[Mapping[str, Any] | Sequence[Any]], columns: Sequence[str] | None = None,
+          *, formats: Mapping[str, str] | None = None, caption: str | None = None) -> Table:
     """Show rows of results as a table (HTML in a notebook, aligned text elsewhere).
 
     Printing a wide result line by line overflows the book's column; a table wraps its

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+__all__ = ["Info"]
+
 
 class Info(NamedTuple):
     """How an iterative solver ended.
@@ -31,5 +33,8 @@ class Info(NamedTuple):
     converged: bool
     errors: tuple[float, ...] = ()
 
-    # Passed through unchanged when a result is returned as the caller's array kind.
-    _passthrough = True
+
+# Passed through unchanged when a result is returned as the caller's array kind. Set after
+# the class: in its body mypy would take the attribute for a field (and Info(n, c) for a call
+# missing one).
+Info._passthrough = True  # type: ignore[attr-defined]

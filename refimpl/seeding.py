@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import random
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
+    from refimpl._typing import TorchSeed
+
+__all__ = ["SeedLike", "as_generator", "seed_everything", "torch_generator"]
+
+#: What every ``seed=`` argument accepts: an int, a NumPy ``Generator`` or ``None``.
 SeedLike = int | np.random.Generator | None
 
 
@@ -61,7 +70,7 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def torch_generator(seed=None):
+def torch_generator(seed: TorchSeed = None) -> torch.Generator:
     """A CPU ``torch.Generator`` for a seed, the way every torch path of refimpl draws.
 
     Parameters

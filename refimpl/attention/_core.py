@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, overload
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ class RMSNorm(nn.Module):
         Added to the mean square before the square root (> 0).
     """
 
-    def __init__(self, dim: int, eps: float = 1e-6):
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(check_positive_int(dim, "dim")))
         self.eps = check_positive(eps, "eps")
@@ -130,7 +131,7 @@ def set_attention_impl(name: str) -> str:
     return previous
 
 
-def attention_impl(name: str):
+def attention_impl(name: str) -> contextlib.AbstractContextManager[str]:
     """Context manager: run a block with ``name`` as :func:`causal_attention`'s default kernel.
 
     ``with attention_impl("reference"): model(x)`` runs every attention layer inside the block
@@ -156,7 +157,7 @@ def attention_impl(name: str):
 
 
 @contextlib.contextmanager
-def _impl_scope(name: str):
+def _impl_scope(name: str) -> Iterator[str]:
     previous = set_attention_impl(name)
     try:
         yield name
@@ -267,7 +268,7 @@ def _sdpa_attention(q, k, v, q_start, scale):
     if Tq == 1:  # one step sees every key; the G heads of a KV head are G rows of one query
         o = sdpa(q.reshape(B, Hk, G, d), k, v, scale=scale).view(B, H, 1, d)
     else:
-        gqa = {}
+        gqa: dict[str, Any] = {}
         if Hk == 1 and H > 1:
             k, v = k.expand(B, H, Tk, d), v.expand(B, H, Tk, d)              # views, no copy
         elif Hk < H:
@@ -306,6 +307,8 @@ class CausalSelfAttention(nn.Module):
 
     d_model: int
     n_heads: int
+    # (x, positions, cache) -> output: the forward, defined by every subclass
+    _attend: Callable[[torch.Tensor, torch.Tensor, KVCache | None], torch.Tensor]
 
     def cache_fields(self) -> dict[str, tuple[int, ...]]:
         """The per-token layout of this layer's cache: field name → per-token shape.
@@ -399,6 +402,10 @@ class CausalSelfAttention(nn.Module):
         """Append to the cache (decoding) or pass the sequence's own tensors through (training)."""
         return new if cache is None else cache.append(**new)
 
+    @overload
+    def _make_rope(self, dim: int, rope_base: float) -> RotaryEmbedding: ...
+    @overload
+    def _make_rope(self, dim: int, rope_base: None) -> None: ...
     def _make_rope(self, dim: int, rope_base: float | None) -> RotaryEmbedding | None:
         return None if rope_base is None else RotaryEmbedding(dim, rope_base)
 

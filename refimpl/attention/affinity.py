@@ -54,7 +54,7 @@ class AffinityPooling(nn.Module):
     """
 
     def __init__(self, d: int, heads: int, rank: int | None = None, *,
-                 d_context: int | None = None, activation: bool = False):
+                 d_context: int | None = None, activation: bool = False) -> None:
         super().__init__()
         self.d = check_positive_int(d, "d")
         self.heads = check_positive_int(heads, "heads")
@@ -105,7 +105,8 @@ class AffinityPooling(nn.Module):
             uc, vh = torch.tanh(uc), torch.tanh(vh)
         return self.P(uc * vh)
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None):
+    def forward(self, h: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool the hidden states with every head's softmax over the tokens.
 
         Parameters

@@ -31,7 +31,7 @@ class KVCache:
         If ``fields`` is empty or a size is not a positive integer.
     """
 
-    def __init__(self, fields: dict[str, tuple[int, ...]]):
+    def __init__(self, fields: dict[str, tuple[int, ...]]) -> None:
         if not fields:
             raise ValueError("a cache needs at least one field")
         self.fields = {name: tuple(check_positive_int(s, f"size of cache field {name!r}")
@@ -107,7 +107,7 @@ class KVCache:
             if self._buffers and t.shape[0] != self.batch_size:
                 raise ValueError(
                     f"batch size {t.shape[0]} differs from the cache's {self.batch_size}")
-        end = self.length + T
+        end = self.length + T  # type: ignore[operator]  # T is set: fields is never empty
         for name, t in new.items():
             buf = self._buffers.get(name)
             if buf is None or buf.shape[1] < end:

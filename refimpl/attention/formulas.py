@@ -6,8 +6,14 @@ Every function takes a variant name (one of :data:`KINDS`) and the same keyword 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from refimpl._validation import check_choice, check_divides, check_positive_int
 
+if TYPE_CHECKING:
+    from refimpl.attention._core import CausalSelfAttention
+
+#: The attention variants the formulas (and :func:`make_attention`) know, by their short name.
 KINDS = ("mha", "gqa", "mqa", "mla", "mfa", "mfa-kr", "tpa")
 
 # The keyword arguments each variant takes (beyond d_model); others are refused.
@@ -48,7 +54,7 @@ def _config(kind: str, cfg: dict, d_model: int | None = None) -> dict:
     return c
 
 
-def kv_cache_elements(kind: str, **cfg) -> int:
+def kv_cache_elements(kind: str, **cfg: int | None) -> int:
     """Elements cached per token per layer (per sequence).
 
     MHA ``2 n_h d_h``; GQA ``2 g d_h``; MQA ``2 d_h``; MLA ``d_c + d_h^R``; MFA ``2C``;
@@ -92,7 +98,7 @@ def kv_cache_elements(kind: str, **cfg) -> int:
     return (c["k_rank"] + c["v_rank"]) * (nh + dh)
 
 
-def attention_parameters(kind: str, d_model: int, **cfg) -> int:
+def attention_parameters(kind: str, d_model: int, **cfg: int | None) -> int:
     """Trainable parameters of the layer :func:`make_attention` builds (no biases; norms counted).
 
     GQA family: ``2 d n_h d_h + 2 d g d_h`` (MHA g = n_h, MQA g = 1; with n_h d_h = d this is
@@ -141,7 +147,8 @@ def attention_parameters(kind: str, d_model: int, **cfg) -> int:
     return d * R * (nh + dh) + nh * dh * d
 
 
-def make_attention(kind: str, d_model: int, *, rope_base: float = 10000.0, **cfg):
+def make_attention(kind: str, d_model: int, *, rope_base: float = 10000.0,
+                   **cfg: Any) -> CausalSelfAttention:
     """Build the attention layer ``kind`` (see :data:`KINDS`) with width ``d_model``.
 
     Parameters
@@ -195,7 +202,7 @@ def make_attention(kind: str, d_model: int, *, rope_base: float = 10000.0, **cfg
     return TensorProductAttention(d_model, rope_base=rope_base, **cfg)
 
 
-def decode_attention_flops(kind: str, **cfg) -> int:
+def decode_attention_flops(kind: str, **cfg: int | None) -> int:
     """FLOPs per *cached token* of one decoding step's attention (multiply-add = 2 FLOPs).
 
     Counts the score and weighted-sum products against the cache as this package computes

@@ -44,7 +44,8 @@ def ssd_matrix(log_a: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> torch.T
     return (C @ B.transpose(-1, -2)) * torch.exp(_segsum(log_a))
 
 
-def ssd_quadratic(x, log_a, B, C):
+def ssd_quadratic(x: torch.Tensor, log_a: torch.Tensor, B: torch.Tensor,
+                  C: torch.Tensor) -> torch.Tensor:
     """``y = M x`` with :func:`ssd_matrix` (the attention view of SSD).
 
     Parameters
@@ -64,7 +65,8 @@ def ssd_quadratic(x, log_a, B, C):
     return ssd_matrix(log_a, B, C) @ x
 
 
-def ssd_recurrent(x, log_a, B, C, state=None):
+def ssd_recurrent(x: torch.Tensor, log_a: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                  state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``h_t = a_t h_{t-1} + B_t x_tᵀ`` (N×P), ``y_t = h_tᵀ C_t`` (the RNN view of SSD).
 
     Parameters
@@ -87,7 +89,8 @@ def ssd_recurrent(x, log_a, B, C, state=None):
     return torch.stack(ys, dim=-2), h
 
 
-def ssd_chunked(x, log_a, B, C, chunk: int = 64):
+def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Quadratic form inside chunks of ``chunk`` tokens, states passed between chunks.
 
     Parameters
@@ -118,7 +121,8 @@ def ssd_chunked(x, log_a, B, C, chunk: int = 64):
     return torch.cat(ys, dim=-2), h
 
 
-def delta_rule_recurrent(q, k, v, beta, state=None):
+def delta_rule_recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
+                         state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """DeltaNet: ``S_t = S_{t-1}(I − β_t k_t k_tᵀ) + β_t v_t k_tᵀ``, ``o_t = S_t q_t``.
 
     ``S`` is ``d_v × d_k``; each step is a rank-one (generalised Householder) update that
@@ -150,7 +154,9 @@ def delta_rule_recurrent(q, k, v, beta, state=None):
     return torch.stack(outs, dim=-2), S
 
 
-def delta_rule_chunked(q, k, v, beta, chunk: int = 64, state=None):
+def delta_rule_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
+                       chunk: int = 64,
+                       state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The delta rule over chunks with the WY representation of the product of Householders.
 
     Inside a chunk, ``W = T K`` and ``U = T V`` with
@@ -187,7 +193,8 @@ def delta_rule_chunked(q, k, v, beta, chunk: int = 64, state=None):
     return torch.cat(outs, dim=-2), S
 
 
-def _flatten_products(q, k, v, beta):
+def _flatten_products(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Interleave DeltaProduct's ``n`` micro-steps per token into a delta-rule sequence.
 
     Queries are placed at each token's last micro-step (zero elsewhere), so the outputs there
@@ -200,7 +207,9 @@ def _flatten_products(q, k, v, beta):
             v.reshape(*lead, T * n, v.shape[-1]), beta.reshape(*lead, T * n))
 
 
-def delta_product_recurrent(q, k, v, beta, state=None):
+def delta_product_recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                            beta: torch.Tensor,
+                            state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """DeltaProduct: ``n`` delta-rule steps per token, ``S_t = S_{t-1} Π_j (I − β_j k_j k_jᵀ) + …``.
 
     ``β ∈ (0, 2)`` allows reflections (negative eigenvalues).
@@ -232,7 +241,9 @@ def delta_product_recurrent(q, k, v, beta, state=None):
     return torch.stack(outs, dim=-2), S
 
 
-def delta_product_chunked(q, k, v, beta, chunk: int = 64, state=None):
+def delta_product_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                          beta: torch.Tensor, chunk: int = 64,
+                          state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """DeltaProduct through :func:`delta_rule_chunked` on the interleaved micro-step sequence.
 
     Parameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations
@@ -43,8 +45,9 @@ class MatryoshkaKVAttention(CausalSelfAttention):
     attention output is mapped back by ``U_V[:, :r_V]ᵀ``. With full ranks this is exactly the
     wrapped layer; any leading block (``key_rank``, ``value_rank``, changeable at any time)
     gives a smaller cache, ``2·n_kv·… → n_kv (r_K + r_V)`` elements per token. The
-    projections are applied after RoPE. :meth:`qkv` gives the truncated queries and keys and
-    the values already mapped back (``v U_V,r U_V,rᵀ``), and :attr:`w_o` is the wrapped
+    projections are applied after RoPE.
+    :meth:`~refimpl.attention.CausalSelfAttention.qkv` gives the truncated queries and keys
+    and the values already mapped back (``v U_V,r U_V,rᵀ``), and :attr:`w_o` is the wrapped
     layer's output projection, as for every layer. In bfloat16 torch's orthogonal
     parametrization does not return an orthogonal basis: keep this layer in float32/64.
 
@@ -68,7 +71,7 @@ class MatryoshkaKVAttention(CausalSelfAttention):
     """
 
     def __init__(self, base: GroupedQueryAttention, key_rank: int | None = None,
-                 value_rank: int | None = None):
+                 value_rank: int | None = None) -> None:
         super().__init__()
         if not isinstance(base, GroupedQueryAttention):
             raise TypeError(f"base must be a GroupedQueryAttention (MHA/GQA/MQA); got "
@@ -78,8 +81,11 @@ class MatryoshkaKVAttention(CausalSelfAttention):
         Hk, dh = base.n_kv_heads, base.head_dim
         p = next(base.parameters())
         eye = torch.eye(dh, dtype=p.dtype, device=p.device).expand(Hk, dh, dh)
-        self.u_k = parametrizations.orthogonal(_Basis(eye.clone()), "weight")
-        self.u_v = parametrizations.orthogonal(_Basis(eye.clone()), "weight")
+        # orthogonal() returns the module it was given, typed as a plain Module
+        self.u_k: _Basis = parametrizations.orthogonal(  # type: ignore[assignment]
+            _Basis(eye.clone()), "weight")
+        self.u_v: _Basis = parametrizations.orthogonal(  # type: ignore[assignment]
+            _Basis(eye.clone()), "weight")
         self.key_rank = dh if key_rank is None else key_rank
         self.value_rank = dh if value_rank is None else value_rank
 
@@ -88,10 +94,10 @@ class MatryoshkaKVAttention(CausalSelfAttention):
         """The wrapped layer's output projection (what follows attention, as in every layer)."""
         return self.base.w_o
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if name in ("key_rank", "value_rank"):
             value = check_rank(value, name, self.base.head_dim, what="head_dim")
-        super().__setattr__(name, value)
+        super().__setattr__(name, value)  # type: ignore[arg-type]  # torch's stub: only modules
 
     @torch.no_grad()
     def init_pca(self, x: torch.Tensor) -> None:
@@ -108,7 +114,7 @@ class MatryoshkaKVAttention(CausalSelfAttention):
         self.u_k.weight = pca_basis(flat(k))
         self.u_v.weight = pca_basis(flat(v))
 
-    def cache_fields(self):
+    def cache_fields(self) -> dict[str, tuple[int, ...]]:
         """``{"k": (n_kv_heads, key_rank), "v": (n_kv_heads, value_rank)}``."""
         Hk = self.base.n_kv_heads
         return {"k": (Hk, self.key_rank), "v": (Hk, self.value_rank)}
@@ -143,6 +149,7 @@ class MatryoshkaKVAttention(CausalSelfAttention):
 
 
 class _Basis(nn.Module):
-    def __init__(self, init: torch.Tensor):
+    def __init__(self, init: torch.Tensor) -> None:
         super().__init__()
-        self.weight = nn.Parameter(init)
+        # a tensor under the orthogonal parametrization (assigning one sets the basis)
+        self.weight: torch.Tensor = nn.Parameter(init)

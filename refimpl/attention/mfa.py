@@ -51,7 +51,7 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int, q_latent_dim: int | None = None,
-                 *, key_reuse: bool = False, rope_base: float = 10000.0):
+                 *, key_reuse: bool = False, rope_base: float = 10000.0) -> None:
         super().__init__()
         if rope_base is None:
             raise ValueError("MFA needs RoPE: rope_base must be a number, not None")
@@ -67,7 +67,7 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
         self.w_up = nn.Linear(self.q_latent_dim, m * C, bias=False)
         self.s_k = nn.Linear(d_model, C, bias=False)
         if self.key_reuse:
-            self.s_v = None
+            self.s_v: nn.Linear | None = None
             self.n_mix = nn.Parameter(torch.randn(C, C) / C**0.5)
             self.alpha = nn.Parameter(torch.zeros(C))
         else:
@@ -75,7 +75,7 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
         self.w_o = nn.Linear(m * C, d_model, bias=False)
         self.rope = self._make_rope(C, rope_base)
 
-    def cache_fields(self):
+    def cache_fields(self) -> dict[str, tuple[int, ...]]:
         """``{"k": (C,), "v": (C,)}``, or ``{"k_pre_rope": (C,)}`` with key reuse."""
         if self.key_reuse:
             return {"k_pre_rope": (self.head_dim,)}
@@ -116,7 +116,8 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
             else:
                 o = self.value_from_key(causal_attention(q, k, k_pre[:, None], q_start=q_start))
             return self.w_o(self._merge(o))
-        kv = self._store(cache, k=self.rope(k_new, positions), v=self.s_v(x))
+        # s_v is a Linear unless key_reuse (mypy cannot tie the two)
+        kv = self._store(cache, k=self.rope(k_new, positions), v=self.s_v(x))  # type: ignore[misc]
         o = causal_attention(q, kv["k"][:, None], kv["v"][:, None], q_start=q_start)
         return self.w_o(self._merge(o))
 
@@ -126,7 +127,7 @@ class MultiMatrixFactorizationAttention(CausalSelfAttention):
         q = self._queries(x, positions)
         B, m, T, C = q.shape
         k_pre = self.s_k(x)
-        v = self.value_from_key(k_pre) if self.key_reuse else self.s_v(x)
+        v = self.value_from_key(k_pre) if self.key_reuse else self.s_v(x)  # type: ignore[misc]  # as above
         k = self.rope(k_pre, positions)
         return QKV(q, k[:, None].expand(B, m, T, C), v[:, None].expand(B, m, T, C),
                    1.0 / math.sqrt(C))

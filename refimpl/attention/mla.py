@@ -58,9 +58,12 @@ class MultiHeadLatentAttention(CausalSelfAttention):
         If a size is not a positive integer, ``rope_head_dim`` is odd or ``rope_base`` is None.
     """
 
+    w_dq: nn.Linear | None
+    q_norm: RMSNorm | None
+
     def __init__(self, d_model: int, n_heads: int, head_dim: int, kv_latent_dim: int,
                  q_latent_dim: int | None = None, rope_head_dim: int = 16, *,
-                 rope_base: float = 10000.0, absorbed: bool = False):
+                 rope_base: float = 10000.0, absorbed: bool = False) -> None:
         super().__init__()
         if rope_base is None:
             raise ValueError("MLA needs RoPE: rope_base must be a number, not None")
@@ -90,14 +93,14 @@ class MultiHeadLatentAttention(CausalSelfAttention):
         self.w_o = nn.Linear(H * dh, d_model, bias=False)
         self.rope = self._make_rope(dr, rope_base)
         self.scale = 1.0 / math.sqrt(dh + dr)
-        self._absorbed_cache = None
+        self._absorbed_cache: tuple[tuple[object, ...], torch.Tensor] | None = None
 
-    def cache_fields(self):
+    def cache_fields(self) -> dict[str, tuple[int, ...]]:
         """``{"c_kv": (kv_latent_dim,), "k_rope": (rope_head_dim,)}``."""
         return {"c_kv": (self.kv_latent_dim,), "k_rope": (self.rope_head_dim,)}
 
     def _queries(self, x, positions):
-        c_q = x if self.w_dq is None else self.q_norm(self.w_dq(x))
+        c_q = x if self.w_dq is None else self.q_norm(self.w_dq(x))  # type: ignore[misc]  # set together
         q_c = self._heads(self.w_uq(c_q), self.n_heads)                       # (B,H,T,dh)
         q_r = self.rope(self._heads(self.w_qr(c_q), self.n_heads), positions)  # (B,H,T,dr)
         return q_c, q_r

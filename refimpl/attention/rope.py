@@ -16,7 +16,8 @@ from torch import nn
 from refimpl._validation import check_positive, check_positive_int
 
 
-def rope_angles(positions: torch.Tensor, dim: int, base: float = 10000.0):
+def rope_angles(positions: torch.Tensor, dim: int,
+                base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``(cos, sin)`` of the angles ``p · θ_i`` with ``θ_i = base^(−2i/dim)``.
 
     Parameters
@@ -125,7 +126,7 @@ class RotaryEmbedding(nn.Module):
         If ``dim`` is not a positive even integer or ``base`` is not a finite number > 1.
     """
 
-    def __init__(self, dim: int, base: float = 10000.0):
+    def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         if self.dim % 2:

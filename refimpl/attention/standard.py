@@ -36,7 +36,7 @@ class GroupedQueryAttention(CausalSelfAttention):
     """
 
     def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, head_dim: int | None = None,
-                 *, rope_base: float | None = 10000.0):
+                 *, rope_base: float | None = 10000.0) -> None:
         super().__init__()
         self.d_model = check_positive_int(d_model, "d_model")
         self.n_heads = check_positive_int(n_heads, "n_heads")
@@ -53,7 +53,7 @@ class GroupedQueryAttention(CausalSelfAttention):
         self.w_o = nn.Linear(n_heads * hd, d_model, bias=False)
         self.rope = self._make_rope(hd, rope_base)
 
-    def cache_fields(self):
+    def cache_fields(self) -> dict[str, tuple[int, ...]]:
         """``{"k": (n_kv_heads, head_dim), "v": (n_kv_heads, head_dim)}`` (keys after RoPE)."""
         return {"k": (self.n_kv_heads, self.head_dim), "v": (self.n_kv_heads, self.head_dim)}
 
@@ -94,7 +94,7 @@ class MultiHeadAttention(GroupedQueryAttention):
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int | None = None, *,
-                 rope_base: float | None = 10000.0):
+                 rope_base: float | None = 10000.0) -> None:
         super().__init__(d_model, n_heads, n_heads, head_dim, rope_base=rope_base)
 
 
@@ -108,5 +108,5 @@ class MultiQueryAttention(GroupedQueryAttention):
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int | None = None, *,
-                 rope_base: float | None = 10000.0):
+                 rope_base: float | None = 10000.0) -> None:
         super().__init__(d_model, n_heads, 1, head_dim, rope_base=rope_base)

@@ -20,7 +20,7 @@ class TensorProductAttention(CausalSelfAttention):
     and ``a``, ``b`` of the value: ``(R_K + R_V)(n_h + d_h)`` elements per token. The training
     forward (and a multi-token prefill) materialises Q, K and V and calls
     :func:`causal_attention`; a single-token decoding step works on the cached factors
-    directly (:meth:`_factored_step`, which SDPA's shapes do not fit).
+    directly (``_factored_step``, which SDPA's shapes do not fit).
 
     Parameters
     ----------
@@ -44,7 +44,8 @@ class TensorProductAttention(CausalSelfAttention):
     """
 
     def __init__(self, d_model: int, n_heads: int, head_dim: int | None = None, q_rank: int = 6,
-                 k_rank: int = 2, v_rank: int = 2, *, rope_base: float | None = 10000.0):
+                 k_rank: int = 2, v_rank: int = 2, *,
+                 rope_base: float | None = 10000.0) -> None:
         super().__init__()
         self.d_model = check_positive_int(d_model, "d_model")
         self.n_heads = check_positive_int(n_heads, "n_heads")
@@ -105,7 +106,7 @@ class TensorProductAttention(CausalSelfAttention):
             out = out + a[:, :, r, :, None] * b[:, :, r, None, :]
         return (out / a.shape[2]).transpose(1, 2)
 
-    def cache_fields(self):
+    def cache_fields(self) -> dict[str, tuple[int, ...]]:
         """The key and value factors: ``a_k (R_K, n_h)``, ``b_k (R_K, d_h)``, likewise for v."""
         H, dh, Rk, Rv = self.n_heads, self.head_dim, self.ranks["k"], self.ranks["v"]
         return {"a_k": (Rk, H), "b_k": (Rk, dh), "a_v": (Rv, H), "b_v": (Rv, dh)}

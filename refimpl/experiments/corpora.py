@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from refimpl._typing import SeedLike
 from refimpl._validation import check_choice, check_fraction, check_positive_int, check_tokens
 from refimpl.seeding import as_generator, torch_generator
 
@@ -106,7 +108,8 @@ def stdlib_chars(package: str, max_chars: int | None = None) -> torch.Tensor:
 
 
 def stdlib_snippets(packages: tuple[str, ...] = ("email", "json", "asyncio", "xml"),
-                    length: int = 96, per_class: int = 300, seed=0):
+                    length: int = 96, per_class: int = 300,
+                    seed: SeedLike = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A text-classification task from the Python standard library (no download).
 
     Draws ``per_class`` byte snippets of ``length`` from the sources of each stdlib package
@@ -151,7 +154,8 @@ def stdlib_snippets(packages: tuple[str, ...] = ("email", "json", "asyncio", "xm
     return torch.from_numpy(X[order].astype(np.int64)), torch.from_numpy(y[order].astype(np.int64))
 
 
-def stdlib_docstrings(packages, *, max_chars: int = 200, seed=0):
+def stdlib_docstrings(packages: Sequence[str], *, max_chars: int = 200,
+                      seed: SeedLike = 0) -> tuple[list[str], torch.Tensor]:
     """A sentence-classification task: docstrings of standard-library packages, by package.
 
     The first paragraph of the docstring of every function, method and class in each
@@ -187,7 +191,8 @@ def stdlib_docstrings(packages, *, max_chars: int = 200, seed=0):
     return [texts[i] for i in order], torch.tensor([labels[i] for i in order])
 
 
-def split_corpus(data: torch.Tensor, train_frac: float = 0.9):
+def split_corpus(data: torch.Tensor,
+                 train_frac: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
     """Split a token sequence into a leading training part and a held-out tail.
 
     Parameters
@@ -215,7 +220,8 @@ def split_corpus(data: torch.Tensor, train_frac: float = 0.9):
     return data[:n], data[n:]
 
 
-def random_windows(data: torch.Tensor, n: int, length: int, seed) -> torch.Tensor:
+def random_windows(data: torch.Tensor, n: int, length: int,
+                   seed: int | torch.Generator) -> torch.Tensor:
     """``n`` windows of ``length`` consecutive tokens at uniformly random starts.
 
     Parameters
@@ -247,7 +253,8 @@ def random_windows(data: torch.Tensor, n: int, length: int, seed) -> torch.Tenso
     return data[starts[:, None] + torch.arange(length)]
 
 
-def lm_batch(data: torch.Tensor, batch_size: int, seq_len: int, seed, *, targets: str = "all"):
+def lm_batch(data: torch.Tensor, batch_size: int, seq_len: int, seed: int | torch.Generator, *,
+             targets: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
     """A next-token batch: random windows of ``seq_len + 1`` tokens split into input and target.
 
     Parameters

@@ -20,7 +20,7 @@ from refimpl.attention.affinity import AffinityPooling
 
 
 class _Block(nn.Module):
-    def __init__(self, d_model: int, attention: nn.Module, mlp_ratio: int):
+    def __init__(self, d_model: int, attention: nn.Module, mlp_ratio: int) -> None:
         super().__init__()
         self.norm1, self.norm2 = RMSNorm(d_model), RMSNorm(d_model)
         self.attn = attention
@@ -59,7 +59,7 @@ class TinyLM(nn.Module):
 
     def __init__(self, d_model: int = 64, n_layers: int = 2, attention: str = "mha",
                  attention_kwargs: dict | None = None, *, vocab_size: int = 256, mlp_ratio: int = 4,
-                 seed: int = 0):
+                 seed: int = 0) -> None:
         super().__init__()
         self.d_model = check_positive_int(d_model, "d_model")
         self.n_layers = check_positive_int(n_layers, "n_layers")
@@ -84,12 +84,15 @@ class TinyLM(nn.Module):
         -------
         list of KVCache
         """
-        return [b.attn.new_cache() for b in self.blocks]
+        # self.blocks holds _Block modules (a ModuleList yields plain Modules to mypy)
+        return [b.attn.new_cache() for b in self.blocks]  # type: ignore[union-attr, operator]
 
     @property
     def cache_elements_per_token(self) -> int:
         """KV-cache elements per token summed over layers."""
-        return sum(b.attn.cache_elements_per_token for b in self.blocks)
+        # as in new_caches
+        return sum(b.attn.cache_elements_per_token  # type: ignore[union-attr, misc]
+                   for b in self.blocks)
 
     def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
         """Next-token logits at every position.
@@ -145,7 +148,7 @@ class CharMLP(nn.Module):
     """
 
     def __init__(self, context: int = 16, d_embed: int = 24, d_hidden: int = 256,
-                 vocab_size: int = 128, *, seed: int = 0):
+                 vocab_size: int = 128, *, seed: int = 0) -> None:
         super().__init__()
         self.context = check_positive_int(context, "context")
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
@@ -199,7 +202,7 @@ class SnippetClassifier(nn.Module):
     """
 
     def __init__(self, n_classes: int, *, d_embed: int = 32, d_hidden: int = 64,
-                 heads: int = 4, pooling: str = "lowrank", rank: int = 8):
+                 heads: int = 4, pooling: str = "lowrank", rank: int = 8) -> None:
         super().__init__()
         self.pooling = check_choice(pooling, "pooling", ("lowrank", "bilinear", "mean"))
         self.embed = nn.Embedding(256, check_positive_int(d_embed, "d_embed"))

@@ -14,14 +14,19 @@ import importlib.util
 import os
 import tempfile
 import zipfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-def load_minilm():
+
+def load_minilm() -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """The all-MiniLM-L6-v2 tokenizer and encoder, from the package that ships them.
 
     Returns
@@ -70,7 +75,8 @@ class MeanPooledClassifier(nn.Module):
     state over the unmasked tokens before the head.
     """
 
-    def __init__(self, encoder, n_layers: int, n_classes: int, seed: int = 0):
+    def __init__(self, encoder: PreTrainedModel, n_layers: int, n_classes: int,
+                 seed: int = 0) -> None:
         super().__init__()
         n_layers = check_positive_int(n_layers, "n_layers")
         n_classes = check_positive_int(n_classes, "n_classes")
@@ -86,7 +92,9 @@ class MeanPooledClassifier(nn.Module):
             self.head.weight.copy_(0.02 * torch.randn(n_classes, width, generator=g))
             self.head.bias.zero_()
 
-    def forward(self, batch):
+    def forward(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Class logits of a batch ``(input_ids, attention_mask, ...)``: the encoder's last
+        hidden states averaged over the unmasked tokens, then the linear head."""
         ids, mask = batch[0], batch[1]
         hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
         w = mask[..., None].to(hidden.dtype)

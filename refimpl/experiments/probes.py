@@ -5,8 +5,14 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from refimpl._validation import check_nonnegative_int, check_positive_int
+
+if TYPE_CHECKING:
+    import torch
+
+    from refimpl.attention import CausalSelfAttention, KVCache
 
 
 def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
@@ -89,7 +95,8 @@ def cpu_peak_memory(fn: Callable[[], object]) -> int:
     return peak
 
 
-def prefilled_decode_step(layer, context: int, *, seed: int = 0):
+def prefilled_decode_step(layer: CausalSelfAttention, context: int, *,
+                          seed: int = 0) -> tuple[Callable[[], torch.Tensor], KVCache]:
     """A zero-argument function running one decoding step of ``layer`` after ``context`` tokens.
 
     The cache is filled with random entries (their values do not change the cost), so long
@@ -122,7 +129,7 @@ def prefilled_decode_step(layer, context: int, *, seed: int = 0):
                     for f, shape in cache.fields.items()})
     x = torch.randn(1, 1, layer.d_model, generator=gen).to(p.device, p.dtype)
 
-    def step():
+    def step() -> torch.Tensor:
         with torch.no_grad():
             return layer(x, cache)
 

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -61,7 +63,8 @@ def train_lm(model: nn.Module, train: torch.Tensor, held_out: torch.Tensor, *, s
 
 def compare_variants(configs: dict[str, tuple[str, dict]], train: torch.Tensor,
                      held_out: torch.Tensor, *, d_model: int = 64, n_layers: int = 2,
-                     seed: int = 0, device: str = "cpu", **train_kwargs) -> dict[str, dict]:
+                     seed: int = 0, device: str = "cpu",
+                     **train_kwargs: Any) -> dict[str, dict]:
     """Train one :class:`TinyLM` per attention variant on the same data with :func:`train_lm`.
 
     Every model starts from the same seed and sees the same batches.
@@ -99,7 +102,8 @@ def compare_variants(configs: dict[str, tuple[str, dict]], train: torch.Tensor,
 
 def fit_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
                    train_frac: float = 0.75, steps: int = 300, batch_size: int = 32,
-                   lr: float = 3e-3, seed: int = 0, progress: bool | None = None):
+                   lr: float = 3e-3, seed: int = 0,
+                   progress: bool | None = None) -> tuple[list[float], float]:
     """Train a classifier with Adam on the first ``train_frac`` of ``(X, y)``; test on the rest.
 
     Parameters

@@ -114,7 +114,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.0,
                  steps: int | None = None, warmup: int = 0, schedule: str = "constant",
-                 clip_norm: float | None = None):
+                 clip_norm: float | None = None) -> None:
         self.model = model
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
@@ -137,7 +137,8 @@ class Trainer:
 
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
 
-    def step(self, inputs, targets: torch.Tensor) -> float:
+    def step(self, inputs: torch.Tensor | tuple[torch.Tensor, ...],
+             targets: torch.Tensor) -> float:
         """One update on a batch.
 
         Parameters
@@ -165,7 +166,8 @@ class Trainer:
 
 def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple], *, steps: int,
         lr: float = 1e-3, weight_decay: float = 0.0, warmup: int = 0,
-        schedule: str = "constant", clip_norm: float | None = None, seed=0,
+        schedule: str = "constant", clip_norm: float | None = None,
+        seed: int | torch.Generator = 0,
         evaluate: Callable[[nn.Module], float] | None = None, eval_every: int | None = None,
         progress: bool | None = None) -> TrainResult:
     """Train ``model`` for ``steps`` :class:`Trainer` steps on batches drawn by ``batch``.
@@ -272,7 +274,8 @@ def evaluate_lm(model: nn.Module, data: torch.Tensor, seq_len: int, max_windows:
 
 
 @torch.no_grad()
-def perplexity(model: nn.Module, inputs, targets: torch.Tensor) -> float:
+def perplexity(model: nn.Module, inputs: torch.Tensor | tuple[torch.Tensor, ...],
+               targets: torch.Tensor) -> float:
     """``exp`` of the mean cross-entropy of ``model(inputs)`` against ``targets``.
 
     Parameters

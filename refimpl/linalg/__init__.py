@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     if name == "MatrixSqrt":
         from refimpl.linalg.sqrtm import MatrixSqrt
 

@@ -15,11 +15,14 @@ row-major view ``X`` *is* the column-major ``X^T`` and nothing is copied.
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-_FUNCS = {}
+from refimpl._typing import DTypeLike
+
+_FUNCS: dict[str, Any] = {}
 
 
 def blas(name):
@@ -41,7 +44,7 @@ def blas(name):
     return fn
 
 
-def blas_for(dtype, *names):
+def blas_for(dtype: DTypeLike, *names: str) -> tuple[Any, ...]:
     """The ``ctypes`` BLAS functions ``names`` (``"gemm"``, ...) for ``dtype``."""
     prefix = "s" if np.dtype(dtype) == np.float32 else "d"
     return tuple(blas(prefix + name) for name in names)

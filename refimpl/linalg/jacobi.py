@@ -30,11 +30,12 @@ reference's.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_positive, check_positive_int, check_symmetric
 from refimpl.linalg.svd import TruncatedSVD
 from refimpl.results import Info
@@ -56,7 +57,7 @@ class Eigh(NamedTuple):
     w: Any
     V: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``V diag(w) Vᵀ``."""
         return (self.V * self.w[..., None, :]) @ _xp.mT(self.V)
 
@@ -81,8 +82,19 @@ def _info(sweeps, converged, errors):
     return Info(int(sweeps), bool(converged), tuple(float(e) for e in errors[:sweeps]))
 
 
-def jacobi_svd(A, *, tol: float | None = None, max_sweeps: int = 40,
-               backend: str = "auto", return_info: bool = False):
+@overload
+def jacobi_svd(A: Array, *, tol: float | None = ..., max_sweeps: int = ...,
+               backend: str = ..., return_info: Literal[False] = ...) -> TruncatedSVD: ...
+@overload
+def jacobi_svd(A: Array, *, tol: float | None = ..., max_sweeps: int = ...,
+               backend: str = ..., return_info: Literal[True]) -> tuple[TruncatedSVD, Info]: ...
+@overload
+def jacobi_svd(A: Array, *, tol: float | None = ..., max_sweeps: int = ...,
+               backend: str = ...,
+               return_info: bool) -> TruncatedSVD | tuple[TruncatedSVD, Info]: ...
+def jacobi_svd(A: Array, *, tol: float | None = None, max_sweeps: int = 40,
+               backend: str = "auto",
+               return_info: bool = False) -> TruncatedSVD | tuple[TruncatedSVD, Info]:
     r"""Thin SVD by one-sided Jacobi rotations (Hestenes' method).
 
     Columns :math:`p < q` are rotated whenever their cosine
@@ -245,8 +257,18 @@ def _finish_svd(G, V):
     return U, s, V
 
 
-def jacobi_eigh(A, *, tol: float | None = None, max_sweeps: int = 40,
-                backend: str = "auto", return_info: bool = False):
+@overload
+def jacobi_eigh(A: Array, *, tol: float | None = ..., max_sweeps: int = ...,
+                backend: str = ..., return_info: Literal[False] = ...) -> Eigh: ...
+@overload
+def jacobi_eigh(A: Array, *, tol: float | None = ..., max_sweeps: int = ...,
+                backend: str = ..., return_info: Literal[True]) -> tuple[Eigh, Info]: ...
+@overload
+def jacobi_eigh(A: Array, *, tol: float | None = ..., max_sweeps: int = ...,
+                backend: str = ..., return_info: bool) -> Eigh | tuple[Eigh, Info]: ...
+def jacobi_eigh(A: Array, *, tol: float | None = None, max_sweeps: int = 40,
+                backend: str = "auto",
+                return_info: bool = False) -> Eigh | tuple[Eigh, Info]:
     r"""Eigendecomposition of a symmetric matrix by cyclic two-sided Jacobi rotations.
 
     Entry :math:`(p, q)` is rotated away whenever its relative size
@@ -293,8 +315,9 @@ def jacobi_eigh(A, *, tol: float | None = None, max_sweeps: int = 40,
         from refimpl.linalg._jacobi_numba import two_sided_jacobi
 
         # The kernel accumulates V transposed (rows are eigenvectors) for contiguity.
-        sweeps, converged, errors = two_sided_jacobi(*blas_for(S.dtype, "gemm"), S, V, tol,
-                                                     max_sweeps, BLOCK)
+        # mypy cannot count the arguments a starred tuple supplies (here one: fgemm)
+        sweeps, converged, errors = two_sided_jacobi(  # type: ignore[call-arg]
+            *blas_for(S.dtype, "gemm"), S, V, tol, max_sweeps, BLOCK)
         V = V.T
     else:
         sweeps, converged, errors = _two_sided_numpy(S, V, tol, max_sweeps)

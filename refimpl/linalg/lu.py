@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_symmetric
 
 
@@ -41,16 +42,16 @@ class LU(NamedTuple):
     L: Any
     U: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``A`` itself: ``L U`` with its rows put back in A's order."""
         return _xp.take_rows(self.L @ self.U, _xp.inverse_permutation(self.perm))
 
-    def permutation_matrix(self):
+    def permutation_matrix(self) -> Array:
         """``P`` with ``P A = L U`` (``P = I[perm]``)."""
         return _xp.eye_like(len(self.perm), self.L)[self.perm]
 
 
-def lu(A, *, backend: str = "auto") -> LU:
+def lu(A: Array, *, backend: str = "auto") -> LU:
     """LU factorization with partial (row) pivoting of an (m, n) matrix.
 
     Parameters
@@ -115,12 +116,12 @@ class Cholesky(NamedTuple):
 
     L: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``L Lᵀ``."""
         return self.L @ _xp.mT(self.L)
 
 
-def cholesky(A, *, backend: str = "auto") -> Cholesky:
+def cholesky(A: Array, *, backend: str = "auto") -> Cholesky:
     r"""Cholesky factorization :math:`A = L L^\top` of a symmetric positive definite matrix.
 
     Column :math:`j` of :math:`L` is

@@ -18,11 +18,12 @@ Both stop when :math:`\|X_{k+1} - X_k\|_F \le \text{tol}`; then :math:`H = \oper
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_choice, check_positive, check_positive_int
 from refimpl.results import Info
 
@@ -42,7 +43,7 @@ class Polar(NamedTuple):
     U: Any
     H: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``U H``."""
         return self.U @ self.H
 
@@ -50,8 +51,17 @@ class Polar(NamedTuple):
 _METHODS = ("svd", "newton", "newton_schulz")
 
 
-def polar(A, *, method: str = "svd", tol: float | None = None, max_iter: int = 100,
-          backend: str = "auto", return_info: bool = False):
+@overload
+def polar(A: Array, *, method: str = ..., tol: float | None = ..., max_iter: int = ...,
+          backend: str = ..., return_info: Literal[False] = ...) -> Polar: ...
+@overload
+def polar(A: Array, *, method: str = ..., tol: float | None = ..., max_iter: int = ...,
+          backend: str = ..., return_info: Literal[True]) -> tuple[Polar, Info]: ...
+@overload
+def polar(A: Array, *, method: str = ..., tol: float | None = ..., max_iter: int = ...,
+          backend: str = ..., return_info: bool) -> Polar | tuple[Polar, Info]: ...
+def polar(A: Array, *, method: str = "svd", tol: float | None = None, max_iter: int = 100,
+          backend: str = "auto", return_info: bool = False) -> Polar | tuple[Polar, Info]:
     """Polar decomposition ``A = U H`` of a tall or square matrix.
 
     Parameters
@@ -116,7 +126,7 @@ def polar(A, *, method: str = "svd", tol: float | None = None, max_iter: int = 1
 
 def _iterate(step, X, tol, max_iter):
     """Run ``X <- step(X)`` until ``‖X_{k+1} − X_k‖_F <= tol``; return ``X`` and its Info."""
-    errors = []
+    errors: list[float] = []
     while len(errors) < max_iter and not (errors and errors[-1] <= tol):
         X_new = step(X)
         errors.append(float(_xp.fro(X_new - X).max()))

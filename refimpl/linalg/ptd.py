@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_positive, check_square
 from refimpl.seeding import SeedLike, as_generator
 
@@ -42,12 +43,12 @@ class Eig(NamedTuple):
     w: Any
     V: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``V diag(w) V⁻¹``."""
         return (self.V * self.w) @ _xp.linalg(self.V).inv(self.V)
 
 
-def perturb_then_diagonalize(A, eps: float = 1e-6, *, seed: SeedLike = None) -> Eig:
+def perturb_then_diagonalize(A: Array, eps: float = 1e-6, *, seed: SeedLike = None) -> Eig:
     """Eigendecomposition of ``A + E`` with a random ``E`` of spectral norm ``eps * ‖A‖₂``.
 
     Parameters

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_rank
 
 
@@ -47,12 +48,12 @@ class PivotedQR(NamedTuple):
     R: Any
     perm: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """The rank-k approximation ``Q R`` with its columns put back in A's order."""
         return _xp.unpermute_cols(self.Q @ self.R, self.perm)
 
 
-def cpqr(A, rank: int | None = None, *, backend: str = "auto") -> PivotedQR:
+def cpqr(A: Array, rank: int | None = None, *, backend: str = "auto") -> PivotedQR:
     """Householder QR with column pivoting (Businger–Golub), stopped after ``rank`` steps.
 
     Parameters
@@ -115,12 +116,12 @@ class QR(NamedTuple):
     Q: Any
     R: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``Q R``."""
         return self.Q @ self.R
 
 
-def householder_qr(A, *, backend: str = "auto") -> QR:
+def householder_qr(A: Array, *, backend: str = "auto") -> QR:
     r"""Reduced Householder QR without pivoting: :math:`A = QR`.
 
     Reflector :math:`j` zeroes column :math:`j` below the diagonal; ``Q`` is the product of

@@ -33,11 +33,14 @@ for speed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array, ArrayT
 from refimpl._validation import (
     check_array,
     check_choice,
@@ -49,6 +52,9 @@ from refimpl._validation import (
     check_square,
 )
 from refimpl.results import Info
+
+if TYPE_CHECKING:
+    import torch
 
 
 @cache
@@ -120,7 +126,7 @@ def _powers(Z, K):
     return P
 
 
-def sqrtm_taylor(A, degree: int = 10):
+def sqrtm_taylor(A: ArrayT, degree: int = 10) -> ArrayT:
     """Matrix square root of SPD ``A`` by the degree-``degree`` Matrix Taylor Polynomial.
 
     Works on NumPy arrays and (batched, any device) torch tensors; differentiable by plain
@@ -153,7 +159,7 @@ def sqrtm_taylor(A, degree: int = 10):
     return back(scale * _poly(taylor_coefficients(degree), Z, _powers(Z, degree)))
 
 
-def sqrtm_pade(A, degree: tuple[int, int] | int = 5):
+def sqrtm_pade(A: ArrayT, degree: tuple[int, int] | int = 5) -> ArrayT:
     """Matrix square root of SPD ``A`` by the ``[M/N]`` Matrix Padé Approximant.
 
     Parameters
@@ -186,7 +192,7 @@ def sqrtm_pade(A, degree: tuple[int, int] | int = 5):
     return back(scale * _xp.solve(_poly(q, Z, powers[:N + 1]), _poly(p, Z, powers[:M + 1])))
 
 
-def sqrtm_eigh(A):
+def sqrtm_eigh(A: ArrayT) -> ArrayT:
     r"""Reference square root of symmetric PSD ``A``: :math:`V \operatorname{diag}(\sqrt{\lambda})
     V^\top` from LAPACK's symmetric eigensolver (negative rounding-level eigenvalues clipped).
 
@@ -217,7 +223,7 @@ def sqrtm_eigh(A):
     return back((V * root[..., None, :]) @ _xp.mT(V))
 
 
-def sqrtm_newton_schulz(A, iters: int = 10):
+def sqrtm_newton_schulz(A: ArrayT, iters: int = 10) -> ArrayT:
     r"""Matrix square root of SPD ``A`` by the coupled Newton–Schulz iteration (the baseline
     the paper compares with): from :math:`Y_0 = A/\|A\|_F`, :math:`Z_0 = I`,
 
@@ -256,8 +262,17 @@ def sqrtm_newton_schulz(A, iters: int = 10):
     return back(scale * Y)
 
 
-def solve_lyapunov(Y, G, *, tol: float | None = None, max_iter: int = 100,
-                   return_info: bool = False):
+@overload
+def solve_lyapunov(Y: ArrayT, G: ArrayT, *, tol: float | None = ..., max_iter: int = ...,
+                   return_info: Literal[False] = ...) -> ArrayT: ...
+@overload
+def solve_lyapunov(Y: ArrayT, G: ArrayT, *, tol: float | None = ..., max_iter: int = ...,
+                   return_info: Literal[True]) -> tuple[ArrayT, Info]: ...
+@overload
+def solve_lyapunov(Y: ArrayT, G: ArrayT, *, tol: float | None = ..., max_iter: int = ...,
+                   return_info: bool) -> ArrayT | tuple[ArrayT, Info]: ...
+def solve_lyapunov(Y: Array, G: Array, *, tol: float | None = None, max_iter: int = 100,
+                   return_info: bool = False) -> Array | tuple[Array, Info]:
     r"""Solve :math:`Y X + X Y = G` for symmetric positive definite ``Y`` by the
     Newton–Schulz sign iteration on :math:`\left(\begin{smallmatrix} B & C\\ 0 & -B
     \end{smallmatrix}\right)` with :math:`B = Y / \|Y\|_F`, :math:`C = G / \|Y\|_F`:
@@ -313,7 +328,7 @@ def solve_lyapunov(Y, G, *, tol: float | None = None, max_iter: int = 100,
     scale = _xp.fro(Y)[..., None, None]
     B, C = Y / scale, G / scale
     eye = _xp.eye_like(Y.shape[-1], Y)
-    errors = []
+    errors: list[float] = []
     while len(errors) < max_iter and not (errors and errors[-1] <= tol):
         B2 = B @ B
         C = (3 * C - B2 @ C + B @ C @ B - C @ B2) / 2
@@ -323,7 +338,7 @@ def solve_lyapunov(Y, G, *, tol: float | None = None, max_iter: int = 100,
     return (X, Info(len(errors), bool(errors[-1] <= tol), tuple(errors))) if return_info else X
 
 
-def _torch_function():
+def _torch_function() -> type[torch.autograd.Function]:
     import torch
 
     class MatrixSqrt(torch.autograd.Function):
@@ -337,15 +352,20 @@ def _torch_function():
         """
 
         @staticmethod
-        def forward(ctx, A, method="pade", degree=None):
-            root = {"pade": sqrtm_pade, "taylor": sqrtm_taylor}[
+        def forward(ctx: Any, A: torch.Tensor, method: str = "pade",
+                    degree: int | tuple[int, int] | None = None) -> torch.Tensor:
+            """The square root of ``A`` by :func:`sqrtm_pade` or :func:`sqrtm_taylor`,
+            saved for the backward pass."""
+            root: Callable[..., torch.Tensor] = {"pade": sqrtm_pade, "taylor": sqrtm_taylor}[
                 check_choice(method, "method", ("pade", "taylor"))]
             Y = root(A) if degree is None else root(A, degree)
             ctx.save_for_backward(Y)
             return Y
 
         @staticmethod
-        def backward(ctx, G):
+        def backward(ctx: Any, G: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+            """The gradient with respect to ``A``: ``X`` solving ``Y X + X Y = G`` with
+            :func:`solve_lyapunov`, ``Y`` the saved square root (symmetrized)."""
             (Y,) = ctx.saved_tensors
             Ys = (Y + Y.mT) / 2
             return solve_lyapunov(Ys, G), None, None
@@ -353,7 +373,7 @@ def _torch_function():
     return MatrixSqrt
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> type[torch.autograd.Function]:
     # MatrixSqrt subclasses a torch class: built on first access so that importing this
     # module does not import torch.
     if name == "MatrixSqrt":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_rank
 
 
@@ -36,11 +37,11 @@ class TruncatedSVD(NamedTuple):
     Vt: Any
     tail: Any = None
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``U diag(s) Vt``."""
         return (self.U * self.s[..., None, :]) @ self.Vt
 
-    def error(self, ord: str | int = "fro"):
+    def error(self, ord: str | int = "fro") -> Array:
         """Eckart–Young–Mirsky: ``‖A − A_k‖_F = ‖tail‖_2`` and ``‖A − A_k‖_2 = tail[0]``.
 
         Parameters
@@ -68,7 +69,7 @@ class TruncatedSVD(NamedTuple):
         raise ValueError(f"ord must be 'fro' or 2; got {ord!r}")
 
 
-def truncated_svd(A, rank: int, *, backend: str = "auto") -> TruncatedSVD:
+def truncated_svd(A: Array, rank: int, *, backend: str = "auto") -> TruncatedSVD:
     r"""Best rank-``rank`` approximation in every unitarily invariant norm (Eckart–Young–Mirsky).
 
     .. math:: \min_{\operatorname{rank} B \le k} \|A - B\|_F^2 = \sum_{i>k} \sigma_i^2,

@@ -35,11 +35,12 @@ We do not restate the paper's constant; the book measures the rates.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import (
     check_choice,
     check_positive,
@@ -75,7 +76,7 @@ class UnifiedResult(NamedTuple):
     T: Any
 
 
-def potential(B) -> float:
+def potential(B: Array) -> float:
     """``Γ(B) = tr(B ∘ B⁻¹) − n`` for symmetric positive definite ``B``.
 
     Parameters
@@ -98,7 +99,7 @@ def potential(B) -> float:
     return _potential(B)
 
 
-def _potential(B) -> float:
+def _potential(B: Array) -> float:
     return float(np.sum(np.diagonal(B) * np.diagonal(np.linalg.inv(B))) - B.shape[0])
 
 
@@ -118,9 +119,22 @@ def _pivot_transform(G, rule):
     return np.linalg.inv(L).T
 
 
-def unified_pivoted(A, kind: str = "jacobi_svd", *, block: int = 2,
+@overload
+def unified_pivoted(A: Array, kind: str = ..., *, block: int = ..., max_steps: int | None = ...,
+                    tol: float | None = ..., seed: SeedLike = ..., track: bool = ...,
+                    return_info: Literal[False] = ...) -> UnifiedResult: ...
+@overload
+def unified_pivoted(A: Array, kind: str = ..., *, block: int = ..., max_steps: int | None = ...,
+                    tol: float | None = ..., seed: SeedLike = ..., track: bool = ...,
+                    return_info: Literal[True]) -> tuple[UnifiedResult, Info]: ...
+@overload
+def unified_pivoted(A: Array, kind: str = ..., *, block: int = ..., max_steps: int | None = ...,
+                    tol: float | None = ..., seed: SeedLike = ..., track: bool = ...,
+                    return_info: bool) -> UnifiedResult | tuple[UnifiedResult, Info]: ...
+def unified_pivoted(A: Array, kind: str = "jacobi_svd", *, block: int = 2,
                     max_steps: int | None = None, tol: float | None = None,
-                    seed: SeedLike = None, track: bool = False, return_info: bool = False):
+                    seed: SeedLike = None, track: bool = False,
+                    return_info: bool = False) -> UnifiedResult | tuple[UnifiedResult, Info]:
     """Run the unified pivoted loop with uniformly random pivot sets.
 
     Parameters

@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from refimpl import _xp
+from refimpl._typing import AdaptedModule, Array
 from refimpl._validation import check_fraction, check_positive, check_positive_int
 
 __all__ = [
@@ -79,7 +80,7 @@ class AdapterLayer(nn.Module):
     extra_state_names: tuple[str, ...] = ()
     base_types: tuple[type, ...] = (nn.Linear,)
 
-    def __init__(self, base: nn.Module):
+    def __init__(self, base: AdaptedModule) -> None:
         super().__init__()
         if not isinstance(base, self.base_types):
             want = " or ".join(f"torch.nn.{t.__name__}" for t in self.base_types)
@@ -113,38 +114,41 @@ class AdapterLayer(nn.Module):
     def _factory(self) -> dict[str, Any]:
         return {"device": self.base.weight.device, "dtype": self.base.weight.dtype}
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The base module's output plus the adapter's (:meth:`adapter_forward`), or the base
+        output alone once the adapter is merged into the base weights."""
         out = self.base(x)
         if self.merged:
             return out
         return self.adapter_forward(x, out)
 
     # -- to be provided by each method ---------------------------------------------------------
-    def adapter_forward(self, x, base_out):  # pragma: no cover - abstract
+    def adapter_forward(self, x: torch.Tensor,  # pragma: no cover - abstract
+                        base_out: torch.Tensor) -> torch.Tensor:
         """The layer's output given the input ``x`` and the base's output ``base_out``."""
         raise NotImplementedError
 
-    def delta_weight(self):  # pragma: no cover - abstract
+    def delta_weight(self) -> torch.Tensor:  # pragma: no cover - abstract
         """The dense update ``W' - W`` (only for merging and for tests; the forward never
         forms it)."""
         raise NotImplementedError
 
-    def delta_merge(self, W):
+    def delta_merge(self, W: torch.Tensor) -> torch.Tensor:
         """The base weight after merging, from the weight ``W`` before it."""
         return W + self.delta_weight().to(W.dtype)
 
-    def delta_unmerge(self, W):
+    def delta_unmerge(self, W: torch.Tensor) -> torch.Tensor:
         """The base weight before merging, from the merged weight ``W``."""
         return W - self.delta_weight().to(W.dtype)
 
     # -- the base weight -----------------------------------------------------------------------
     @torch.no_grad()
-    def _set_base_weight(self, W) -> None:
+    def _set_base_weight(self, W: torch.Tensor) -> None:
         """Replace the frozen base weight by ``W`` (cast to its dtype and device)."""
         self.base.weight.data = W.to(**self._factory()).contiguous()
 
     @torch.no_grad()
-    def _subtract_from_base(self, delta) -> None:
+    def _subtract_from_base(self, delta: torch.Tensor) -> None:
         """Replace the frozen base weight ``W`` by the residual ``W − delta``.
 
         The residual initialisations call this with their initial update (usually
@@ -200,13 +204,15 @@ class AdapterLayer(nn.Module):
     def adapter_state(self) -> dict[str, torch.Tensor]:
         """The tensors that :func:`~refimpl.lora.save_adapter` writes for this layer: the trainable
         parameters and the ``extra_state_names``."""
-        state = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        state: dict[str, torch.Tensor] = {n: p for n, p in self.named_parameters()
+                                          if p.requires_grad}
         for n in self.extra_state_names:
             state[n] = getattr(self, n)
         return state
 
 
-Builder = Callable[[nn.Module, str, Any], AdapterLayer]
+# build(base, name, state) -> layer; base is a module of the layer's base_types
+Builder = Callable[[Any, str, Any], AdapterLayer]
 
 
 class AdapterConfig:
@@ -236,6 +242,29 @@ class AdapterConfig:
             Handed to every ``build`` as ``state``; ``None`` here.
         """
         return None
+
+    def build(self, base: Any, name: str, state: Any) -> AdapterLayer:  # pragma: no cover
+        """Build the layer that replaces one target module: the builder that every method's
+        :meth:`~refimpl.lora.AdapterConfig.builders` names for ``nn.Linear`` targets (other
+        kinds have private builders).
+
+        Parameters
+        ----------
+        base : torch.nn.Module
+            The module being adapted; the layer keeps it as ``base``.
+        name : str
+            Its full dotted name in the model, for error messages.
+        state : object
+            What :meth:`~refimpl.lora.AdapterConfig.prepare` returned for all the targets (a
+            seeded generator for the random initial factors, factors the layers share, or
+            ``None``).
+
+        Returns
+        -------
+        AdapterLayer
+            The method's layer for ``base``.
+        """
+        raise NotImplementedError
 
     def builder_for(self, module: nn.Module, name: str) -> Builder:
         """The build method for ``module`` (named ``name``) by its kind.
@@ -268,9 +297,11 @@ class ScaledConfig(AdapterConfig):
     optionally, ``rslora``: the update is scaled by α/r, or by α/√r with rsLoRA. Checks both
     fields (a positive integer rank; a finite positive alpha)."""
 
+    rank: int
+    alpha: float | None
     rslora = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int(self.rank, "rank")
         if self.alpha is not None:
             check_positive(self.alpha, "alpha")
@@ -281,7 +312,7 @@ class ScaledConfig(AdapterConfig):
         return scaling_factor(self.rank, self.alpha, self.rslora)
 
 
-def energy_rank(values, tau: float) -> int:
+def energy_rank(values: Array, tau: float) -> int:
     """The smallest rank that holds the fraction ``tau`` of the energy.
 
     Parameters
@@ -310,13 +341,18 @@ class EnergyRankConfig(AdapterConfig):
     """Base of the configurations whose rank is given (``rank``) or, when ``rank`` is
     ``None``, chosen by :func:`energy_rank` with the fraction ``energy``. Checks both fields."""
 
-    def __post_init__(self):
+    rank: int | None
+    energy: float
+
+    def __post_init__(self) -> None:
         if self.rank is not None:
             check_positive_int(self.rank, "rank")
         check_fraction(self.energy, "energy")
 
 
-def kaiming_uniform(shape, generator, *, device=None, dtype=None):
+def kaiming_uniform(shape: tuple[int, int], generator: torch.Generator | None, *,
+                    device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None) -> torch.Tensor:
     """``nn.init.kaiming_uniform_(a=√5)`` (the default of ``nn.Linear`` and of PEFT's LoRA A)
     drawn from ``generator``."""
     fan_in = shape[1]

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_array, check_choice, check_positive_int, check_same_kind
 from refimpl.lora._core import AdapterLayer
 
@@ -52,7 +53,7 @@ class CLOVERFactors(NamedTuple):
     Q: Any
 
 
-def clover_orthogonalize(L, R, n_heads: int) -> CLOVERFactors:
+def clover_orthogonalize(L: Array, R: Array, n_heads: int) -> CLOVERFactors:
     """Per-head SVD of ``L_hᵀ R_h`` without forming the d_L×d_R products.
 
     With reduced QRs ``L_hᵀ = Q_L R_L`` and ``R_hᵀ = Q_R R_R`` and the SVD
@@ -99,7 +100,7 @@ def clover_orthogonalize(L, R, n_heads: int) -> CLOVERFactors:
     return back(CLOVERFactors(P.contiguous(), s, Q.contiguous()))
 
 
-def _augmented(layer: nn.Linear, with_bias: bool):
+def _augmented(layer: nn.Linear, with_bias: bool) -> torch.Tensor:
     """``[W | b]`` (a zero column for a layer without bias), or ``W`` alone."""
     W = layer.weight.detach()
     if not with_bias:
@@ -109,9 +110,9 @@ def _augmented(layer: nn.Linear, with_bias: bool):
 
 
 @torch.no_grad()
-def _assign(layer: nn.Linear, M):
+def _assign(layer: nn.Linear, M: torch.Tensor) -> None:
     """Write an (augmented) factor back: weight columns, and the last column into the bias."""
-    f = {"dtype": layer.weight.dtype, "device": layer.weight.device}
+    f: dict[str, Any] = {"dtype": layer.weight.dtype, "device": layer.weight.device}
     d = layer.in_features
     layer.weight.data = M[:, :d].to(**f).contiguous()
     if layer.bias is not None:
@@ -134,7 +135,11 @@ class CLOVERLinear(AdapterLayer):
         Train a full d_h×d_h core per head instead of the singular values.
     """
 
-    def __init__(self, base: nn.Linear, s, *, full: bool):
+    base: nn.Linear
+    clover_weight: torch.Tensor
+    clover_bias: torch.Tensor | None
+
+    def __init__(self, base: nn.Linear, s: torch.Tensor, *, full: bool) -> None:
         super().__init__(base)
         f = self._factory()
         self.n_heads, self.head_dim = s.shape
@@ -152,16 +157,16 @@ class CLOVERLinear(AdapterLayer):
         out = torch.einsum("hij,...hj->...hi", T, h) if self.full else h * T
         return out.flatten(-2)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return self._mix(base_out)
 
-    def delta_merge(self, W):
+    def delta_merge(self, W: torch.Tensor) -> torch.Tensor:
         return self._mix(W.mT).mT
 
-    def delta_unmerge(self, W):
+    def delta_unmerge(self, W: torch.Tensor) -> torch.Tensor:
         return self.clover_weight.to(W.dtype).clone()
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         W = self.clover_weight.float()
         return self._mix(W.mT).mT - W
 
@@ -174,7 +179,7 @@ class CLOVERLinear(AdapterLayer):
     def unmerge(self) -> None:
         super().unmerge()
         if self.base.bias is not None:
-            self.base.bias.data = self.clover_bias.clone()
+            self.base.bias.data = self.clover_bias.clone()  # type: ignore[union-attr]  # with bias
 
 
 def _pairs(pairs, what):

@@ -3,6 +3,7 @@ zero-initialised trainable core."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,14 +12,16 @@ import torch
 from torch import nn
 
 from refimpl import _xp
+from refimpl._typing import ArrayT, SeedLike
 from refimpl._validation import check_positive, check_positive_int, check_rank
-from refimpl.lora._core import AdapterConfig, AdapterLayer
+from refimpl.lora._core import AdapterConfig, AdapterLayer, Builder
 from refimpl.seeding import as_generator
 
 __all__ = ["CURLoRAConfig", "CURLoRALinear", "curlora_indices"]
 
 
-def curlora_indices(W, rank: int, *, eps: float = 1e-12, seed=None):
+def curlora_indices(W: ArrayT, rank: int, *, eps: float = 1e-12,
+                    seed: SeedLike = None) -> tuple[ArrayT, ArrayT]:
     """Row and column indices for CURLoRA.
 
     Probabilities proportional to the squared row / column norms, inverted
@@ -81,17 +84,17 @@ class CURLoRAConfig(AdapterConfig):
     alpha: float = 1.0
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int(self.rank, "rank")
         check_positive(self.alpha, "alpha")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {CURLoRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> np.random.Generator:
         return as_generator(self.seed)
 
-    def build(self, base, name, rng) -> CURLoRALinear:
+    def build(self, base: nn.Linear, name: str, rng: np.random.Generator) -> CURLoRALinear:
         W = base.weight.detach()
         c = check_rank(self.rank, "rank", min(W.shape), what=f"min(d_out, d_in) of {name}")
         rows, cols = curlora_indices(W, c, seed=rng)
@@ -114,7 +117,11 @@ class CURLoRALinear(AdapterLayer):
 
     extra_state_names = ("cur_C", "cur_R")
 
-    def __init__(self, base: nn.Linear, C, R, alpha: float = 1.0):
+    cur_C: torch.Tensor
+    cur_R: torch.Tensor
+
+    def __init__(self, base: nn.Linear, C: torch.Tensor, R: torch.Tensor,
+                 alpha: float = 1.0) -> None:
         super().__init__(base)
         f = self._factory()
         self.alpha = float(alpha)
@@ -122,8 +129,8 @@ class CURLoRALinear(AdapterLayer):
         self.register_buffer("cur_R", R.to(**f).contiguous())
         self.cur_U = nn.Parameter(torch.zeros(R.shape[0], C.shape[1], **f))
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + self.alpha * (((x @ self.cur_R.mT) @ self.cur_U.mT) @ self.cur_C.mT)
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.alpha * (self.cur_C.float() @ self.cur_U.float() @ self.cur_R.float())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_choice, check_rank
-from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform
+from refimpl.lora._core import AdapterLayer, Builder, ScaledConfig, kaiming_uniform
 from refimpl.lora.factors import pissa_factors
 from refimpl.seeding import torch_generator
 
@@ -28,7 +29,8 @@ def _acc(W):
     return torch.float64 if W.dtype == torch.float64 else torch.float32
 
 
-def dora_norm_dense(W, A, B, s: float):
+def dora_norm_dense(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                    s: float) -> torch.Tensor:
     """Row norms ``‖W + s B A‖`` per output feature, forming ``BA`` (the reference).
 
     Parameters
@@ -49,7 +51,8 @@ def dora_norm_dense(W, A, B, s: float):
     return torch.linalg.vector_norm(W.to(acc) + s * (B.to(acc) @ A.to(acc)), dim=1)
 
 
-def dora_norm_factored(W, A, B, s: float, *, w_sq=None):
+def dora_norm_factored(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, s: float, *,
+                       w_sq: torch.Tensor | None = None) -> torch.Tensor:
     """Row norms of ``W + s B A`` without forming ``BA`` (d_out×d_in).
 
     ``‖wᵢ + s bᵢA‖² = ‖wᵢ‖² + 2s bᵢ·(A wᵢᵀ) + s² bᵢ (AAᵀ) bᵢᵀ``, vectorised as
@@ -106,17 +109,17 @@ class DoRAConfig(ScaledConfig):
     norm: str = "factored"
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         check_choice(self.norm, "norm", ("factored", "dense"))
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {DoRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> torch.Generator:
         return torch_generator(self.seed)
 
-    def build(self, base: nn.Linear, name: str, gen) -> DoRALinear:
+    def build(self, base: nn.Linear, name: str, gen: torch.Generator) -> DoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         layer = DoRALinear(base, r, self.scaling, norm=self.norm)
@@ -141,7 +144,10 @@ class DoRALinear(AdapterLayer):
         How the norm ``‖W + sBA‖`` is computed.
     """
 
-    def __init__(self, base: nn.Linear, rank: int, scaling: float, *, norm: str = "factored"):
+    base: nn.Linear
+
+    def __init__(self, base: nn.Linear, rank: int, scaling: float, *,
+                 norm: str = "factored") -> None:
         super().__init__(base)
         f = self._factory()
         self.rank, self.scaling, self.norm = rank, float(scaling), norm
@@ -150,11 +156,12 @@ class DoRALinear(AdapterLayer):
         # kept in the accumulation precision so that m = ‖W‖ holds exactly at step 0
         self.magnitude = nn.Parameter(torch.zeros(self.out_features, device=f["device"],
                                                   dtype=_acc(base.weight)))
-        self._w_sq = None
-        self._merged_norm = None
+        self._w_sq: torch.Tensor | None = None
+        self._merged_norm: torch.Tensor | None = None
 
     @torch.no_grad()
-    def set_factors(self, A, B, *, magnitude=None) -> None:
+    def set_factors(self, A: torch.Tensor, B: torch.Tensor, *,
+                    magnitude: torch.Tensor | None = None) -> None:
         """Set ``lora_A``, ``lora_B`` and ``magnitude`` (default: the norm ``‖W + sBA‖`` of
         the new factors)."""
         self.lora_A.copy_(A)
@@ -162,7 +169,7 @@ class DoRALinear(AdapterLayer):
         self._w_sq = None
         self.magnitude.copy_(self.weight_norm() if magnitude is None else magnitude)
 
-    def weight_norm(self):
+    def weight_norm(self) -> torch.Tensor:
         """``‖W + sBA‖`` per output feature (fp32, fp64 for an fp64 base), detached."""
         W = self.base.weight.detach()
         A, B = self.lora_A.detach(), self.lora_B.detach()
@@ -172,7 +179,7 @@ class DoRALinear(AdapterLayer):
             self._w_sq = torch.linalg.vector_norm(W, dim=1, dtype=_acc(W)).square()
         return dora_norm_factored(W, A, B, self.scaling, w_sq=self._w_sq)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         n = self.weight_norm()
         m = self.magnitude.to(n.dtype)
         corr = ((m - n) / n).to(x.dtype)
@@ -182,17 +189,18 @@ class DoRALinear(AdapterLayer):
         lora = (x @ self.lora_A.mT * self.scaling) @ self.lora_B.mT
         return base_out + corr * wx + g * lora
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.delta_merge(self.base.weight.float()) - self.base.weight.float()
 
-    def delta_merge(self, W):
+    def delta_merge(self, W: torch.Tensor) -> torch.Tensor:
         Wf = W.float() + self.scaling * (self.lora_B.float() @ self.lora_A.float())
         n = torch.linalg.vector_norm(Wf, dim=1)
         self._merged_norm = n
         return ((self.magnitude.float() / n)[:, None] * Wf).to(W.dtype)
 
-    def delta_unmerge(self, W):
-        Wf = W.float() * (self._merged_norm / self.magnitude.float())[:, None]
+    def delta_unmerge(self, W: torch.Tensor) -> torch.Tensor:
+        # unmerge follows merge, whose delta_merge set the norm
+        Wf = W.float() * (self._merged_norm / self.magnitude.float())[:, None]  # type: ignore[arg-type, operator]
         return (Wf - self.scaling * (self.lora_B.float() @ self.lora_A.float())).to(W.dtype)
 
     def merge(self, *, safe: bool = True) -> None:
@@ -223,10 +231,10 @@ class EDoRAConfig(ScaledConfig):
     rank: int = 8
     alpha: float | None = None
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {EDoRALinear: self.build}
 
-    def build(self, base: nn.Linear, name: str, state) -> EDoRALinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> EDoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         A, B, _ = pissa_factors(base.weight.detach().float(), r, self.scaling)
@@ -247,7 +255,12 @@ class EDoRALinear(AdapterLayer):
         ``s`` of the update ``s·B R A``.
     """
 
-    def __init__(self, base: nn.Linear, A, B, scaling: float):
+    base: nn.Linear
+    frozen_A: torch.Tensor
+    frozen_B: torch.Tensor
+
+    def __init__(self, base: nn.Linear, A: torch.Tensor, B: torch.Tensor,
+                 scaling: float) -> None:
         super().__init__(base)
         f = self._factory()
         self.scaling = float(scaling)
@@ -258,15 +271,15 @@ class EDoRALinear(AdapterLayer):
         W = base.weight.detach()
         self._w_sq = torch.linalg.vector_norm(W, dim=1, dtype=_acc(W)).square()
         self.magnitude = nn.Parameter(self._w_sq.sqrt())
-        self._merged_norm = None
+        self._merged_norm: torch.Tensor | None = None
 
-    def weight_norm(self):
+    def weight_norm(self) -> torch.Tensor:
         """``‖W + sBRA‖`` per output feature, detached."""
         W = self.base.weight.detach()
         RA = self.core.detach().float() @ self.frozen_A.float()
         return dora_norm_factored(W, RA, self.frozen_B, self.scaling, w_sq=self._w_sq)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         n = self.weight_norm()
         m = self.magnitude.to(n.dtype)
         bias = self.base.bias
@@ -277,15 +290,16 @@ class EDoRALinear(AdapterLayer):
     def _dense(self):
         return self.scaling * (self.frozen_B.float() @ self.core.float() @ self.frozen_A.float())
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.delta_merge(self.base.weight.float()) - self.base.weight.float()
 
-    def delta_merge(self, W):
+    def delta_merge(self, W: torch.Tensor) -> torch.Tensor:
         Wf = W.float() + self._dense()
         n = torch.linalg.vector_norm(Wf, dim=1)
         self._merged_norm = n
         return ((self.magnitude.float() / n)[:, None] * Wf).to(W.dtype)
 
-    def delta_unmerge(self, W):
-        Wf = W.float() * (self._merged_norm / self.magnitude.float())[:, None]
+    def delta_unmerge(self, W: torch.Tensor) -> torch.Tensor:
+        # unmerge follows merge, whose delta_merge set the norm
+        Wf = W.float() * (self._merged_norm / self.magnitude.float())[:, None]  # type: ignore[arg-type, operator]
         return (Wf - self._dense()).to(W.dtype)

@@ -13,13 +13,14 @@ our choices; QDoTA (the 4-bit variant) is not implemented.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int
-from refimpl.lora._core import AdapterConfig, AdapterLayer
+from refimpl.lora._core import AdapterConfig, AdapterLayer, Builder
 from refimpl.tensor import MPO, mpo_decompose, mpo_modes
 
 __all__ = ["DoTAConfig", "DoTALinear"]
@@ -54,14 +55,14 @@ class DoTAConfig(AdapterConfig):
     n_cores: int = 3
     bond: int = 8
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int(self.n_cores, "n_cores")
         check_positive_int(self.bond, "bond")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {DoTALinear: self.build}
 
-    def build(self, base, name, state) -> DoTALinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> DoTALinear:
         d_out, d_in = base.weight.shape
         mpo = mpo_decompose(base.weight.detach(), mpo_modes(d_out, self.n_cores),
                             mpo_modes(d_in, self.n_cores), self.bond)
@@ -80,15 +81,16 @@ class DoTALinear(AdapterLayer):
         The initial MPO cores (:attr:`refimpl.tensor.MPO.cores`) of a d_out×d_in matrix.
     """
 
-    def __init__(self, base: nn.Linear, cores):
+    def __init__(self, base: nn.Linear, cores: Sequence[torch.Tensor]) -> None:
         super().__init__(base)
         f = self._factory()
         self.dota_cores = nn.ParameterList([nn.Parameter(c.to(**f).contiguous()) for c in cores])
         self._subtract_from_base(self.delta_weight())
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         y = _mpo_apply(list(self.dota_cores), x.reshape(-1, self.in_features))
         return base_out + y.view(base_out.shape)
 
-    def delta_weight(self):
-        return MPO(tuple(c.float() for c in self.dota_cores)).reconstruct()
+    def delta_weight(self) -> torch.Tensor:
+        # tensor cores reconstruct to a tensor
+        return MPO(tuple(c.float() for c in self.dota_cores)).reconstruct()  # type: ignore[return-value]

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 
 from refimpl import _xp
+from refimpl._typing import Array, ArrayT, SeedLike
 from refimpl._validation import (
     check_array,
     check_choice,
@@ -79,8 +80,8 @@ def _weight(W, rank):
     return _xp.linalg_float(W), check_rank(rank, "rank", min(W.shape)), back
 
 
-def pissa_factors(W, rank: int, s: float, *, smallest: bool = False, svd: str = "exact",
-                  n_iter: int = 4, seed=None):
+def pissa_factors(W: Array, rank: int, s: float, *, smallest: bool = False,
+                  svd: str = "exact", n_iter: int = 4, seed: SeedLike = None) -> LowRankFactors:
     """PiSSA (and MiLoRA with ``smallest=True``) factors of ``W``.
 
     With ``W = U S Vᵀ`` and the ``rank`` largest (smallest) triplets,
@@ -136,7 +137,7 @@ def pissa_factors(W, rank: int, s: float, *, smallest: bool = False, svd: str = 
     return back(LowRankFactors(A, B, W - s * (B @ A)))
 
 
-def olora_factors(W, rank: int, s: float):
+def olora_factors(W: Array, rank: int, s: float) -> LowRankFactors:
     """OLoRA factors of ``W``: unpivoted QR ``W = Q R``, ``B = Q[:, :r]``, ``A = R[:r]``.
 
     The factors are not divided by ``s``, so the residual ``W − s B A`` depends on ``α``, and
@@ -158,7 +159,8 @@ def olora_factors(W, rank: int, s: float):
     return back(LowRankFactors(A, B, W - s * (B @ A)))
 
 
-def corda_damped_covariance(C, *, damp: float = 0.01, tol: float = 0.05, max_doublings: int = 60):
+def corda_damped_covariance(C: ArrayT, *, damp: float = 0.01, tol: float = 0.05,
+                            max_doublings: int = 60) -> tuple[ArrayT, ArrayT]:
     """Damp a calibration covariance until it inverts accurately.
 
     ``C + δ·mean(diag C)·I`` with ``δ`` doubled from ``damp`` until
@@ -202,7 +204,8 @@ def corda_damped_covariance(C, *, damp: float = 0.01, tol: float = 0.05, max_dou
     raise ValueError("the covariance could not be damped into an invertible matrix")
 
 
-def corda_factors(W, C, rank: int, s: float, *, mode: str = "ipm"):
+def corda_factors(W: Array, C: Array, rank: int, s: float, *,
+                  mode: str = "ipm") -> LowRankFactors:
     """CorDA factors of ``W`` from the input covariance ``C``.
 
     The SVD of ``W C_d`` (``C_d`` the damped covariance, :func:`corda_damped_covariance`) is
@@ -245,7 +248,7 @@ def corda_factors(W, C, rank: int, s: float, *, mode: str = "ipm"):
     return back(LowRankFactors(A, B, W - s * (B @ A)))
 
 
-def nystrom_factors(W, rank: int, s: float):
+def nystrom_factors(W: Array, rank: int, s: float) -> NystromFactors:
     """NLoRA's Nyström factors of ``W``: the skeleton CUR
     ``W ≈ W[:, J] W[I, J]⁻¹ W[I, :]`` with ``I, J`` the pivots of pivoted QR
     (:func:`refimpl.meta.cur`).

@@ -19,6 +19,7 @@ are our choices, the paper's may differ.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int, check_rank
-from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform
+from refimpl.lora._core import AdapterLayer, Builder, ScaledConfig, kaiming_uniform
 from refimpl.seeding import torch_generator
 
 __all__ = ["FLoRAConfig", "FLoRAConv2d", "FLoRALinear"]
@@ -57,24 +58,24 @@ class FLoRAConfig(ScaledConfig):
     alpha: float | None = None
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         if self.spatial_rank is not None:
             check_positive_int(self.spatial_rank, "spatial_rank")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {FLoRALinear: self.build, FLoRAConv2d: self._build_conv2d}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> torch.Generator:
         return torch_generator(self.seed)
 
-    def build(self, base: nn.Linear, name: str, gen) -> FLoRALinear:
+    def build(self, base: nn.Linear, name: str, gen: torch.Generator) -> FLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_out, d_in), what=f"min(d_out, d_in) of {name}")
         factors = [kaiming_uniform(shape, gen) for shape in ((d_out, r), (d_in, r))]
         return FLoRALinear(base, torch.zeros(r, r), factors, self.scaling)
 
-    def _build_conv2d(self, base: nn.Conv2d, name: str, gen) -> FLoRAConv2d:
+    def _build_conv2d(self, base: nn.Conv2d, name: str, gen: torch.Generator) -> FLoRAConv2d:
         if base.groups != 1:
             raise ValueError(f"{name} is a grouped convolution (groups={base.groups}); "
                              "FLoRA adapts only groups=1 convolutions")
@@ -116,15 +117,20 @@ class FLoRALinear(_Tucker):
         ``s``.
     """
 
-    def __init__(self, base: nn.Linear, core, factors, scaling: float):
+    flora_core: nn.Parameter
+    flora_out: nn.Parameter
+    flora_in: nn.Parameter
+
+    def __init__(self, base: nn.Linear, core: torch.Tensor, factors: Sequence[torch.Tensor],
+                 scaling: float) -> None:
         super().__init__(base)
         self._init_factors(core, factors, ("flora_out", "flora_in"), scaling)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         h = (x @ self.flora_in) @ (self.scaling * self.flora_core).mT
         return base_out + h @ self.flora_out.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.scaling * (self.flora_out.float() @ self.flora_core.float()
                                @ self.flora_in.float().mT)
 
@@ -147,9 +153,16 @@ class FLoRAConv2d(_Tucker):
         ``s``.
     """
 
+    base: nn.Conv2d
+    flora_core: nn.Parameter
+    flora_out: nn.Parameter
+    flora_in: nn.Parameter
+    flora_h: nn.Parameter
+    flora_w: nn.Parameter
     base_types = (nn.Conv2d,)
 
-    def __init__(self, base: nn.Conv2d, core, factors, scaling: float):
+    def __init__(self, base: nn.Conv2d, core: torch.Tensor, factors: Sequence[torch.Tensor],
+                 scaling: float) -> None:
         super().__init__(base)
         self._init_factors(core, factors, ("flora_out", "flora_in", "flora_h", "flora_w"),
                            scaling)
@@ -158,12 +171,12 @@ class FLoRAConv2d(_Tucker):
         """``K = G ×₃ U_h ×₄ U_w`` (r×r×kh×kw)."""
         return torch.einsum("pqcd,ac,bd->pqab", self.flora_core, self.flora_h, self.flora_w)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         h = nn.functional.conv2d(x, self.flora_in.mT[..., None, None])  # U_inᵀ per pixel
         h = self.base._conv_forward(h, self._kernel() * self.scaling, None)
         return base_out + nn.functional.conv2d(h, self.flora_out[..., None, None])
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         K = self._kernel().float()
         return self.scaling * torch.einsum("pqab,op,iq->oiab", K, self.flora_out.float(),
                                            self.flora_in.float())

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int, check_rank
-from refimpl.lora._core import AdapterLayer, EnergyRankConfig, energy_rank
+from refimpl.lora._core import AdapterLayer, Builder, EnergyRankConfig, energy_rank
 from refimpl.tensor import kron_shape, kron_sum, kron_svd
 
 __all__ = ["SoKAConfig", "SoKALinear"]
@@ -38,14 +38,14 @@ class SoKAConfig(EnergyRankConfig):
     energy: float = 0.5
     max_rank: int = 16
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         check_positive_int(self.max_rank, "max_rank")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {SoKALinear: self.build}
 
-    def build(self, base, name, state) -> SoKALinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> SoKALinear:
         W = base.weight.detach().float()
         m1, _ = kron_shape(W.shape[0])
         n1, _ = kron_shape(W.shape[1])
@@ -70,17 +70,17 @@ class SoKALinear(AdapterLayer):
         The initial terms, (K, m1, n1) and (K, m2, n2).
     """
 
-    def __init__(self, base: nn.Linear, A, B):
+    def __init__(self, base: nn.Linear, A: torch.Tensor, B: torch.Tensor) -> None:
         super().__init__(base)
         f = self._factory()
         self.kron_A = nn.Parameter(A.to(**f).contiguous())
         self.kron_B = nn.Parameter(B.to(**f).contiguous())
         self._subtract_from_base(self.delta_weight())
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         X = x.reshape(-1, self.kron_A.shape[2], self.kron_B.shape[2])
         Y = torch.einsum("kij,njb,kab->nia", self.kron_A, X, self.kron_B)
         return base_out + Y.reshape(base_out.shape)
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return kron_sum(self.kron_A.float(), self.kron_B.float())

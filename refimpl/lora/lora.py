@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_choice, check_nonnegative_int, check_rank, check_rate
-from refimpl.lora._core import AdapterLayer, ScaledConfig, kaiming_uniform
+from refimpl.lora._core import AdapterLayer, Builder, ScaledConfig, kaiming_uniform
 from refimpl.lora.factors import corda_factors, nystrom_factors, olora_factors, pissa_factors
 from refimpl.seeding import torch_generator
 
@@ -73,7 +73,7 @@ class LoRAConfig(ScaledConfig):
     covariances: Mapping[str, torch.Tensor] | None = field(default=None, compare=False,
                                                            repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         check_rate(self.dropout, "dropout")
         check_choice(self.init, "init", _INITS)
@@ -82,11 +82,11 @@ class LoRAConfig(ScaledConfig):
             raise ValueError(f"covariances are used by init='corda_ipm' or 'corda_kpm' only; "
                              f"got init={self.init!r}")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {LoRALinear: self.build, LoRAEmbedding: self._build_embedding,
                 LoRAConv2d: self._build_conv2d}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> torch.Generator:
         if self.init.startswith("corda"):
             missing = sorted(set(targets) - set(self.covariances or {}))
             if missing:
@@ -95,7 +95,7 @@ class LoRAConfig(ScaledConfig):
                                  "LoRAConfig(covariances=...)")
         return torch_generator(self.seed)
 
-    def build(self, base: nn.Linear, name: str, gen) -> LoRALinear:
+    def build(self, base: nn.Linear, name: str, gen: torch.Generator) -> LoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         layer = LoRALinear(base, r, self.scaling, dropout=self.dropout)
@@ -111,23 +111,25 @@ class LoRAConfig(ScaledConfig):
         elif self.init == "olora":
             A, B, _ = olora_factors(W, r, s)
         else:
-            C = self.covariances[name].to(W.device)
+            C = self.covariances[name].to(W.device)  # type: ignore[index]  # prepare checked it
             A, B, _ = corda_factors(W, C, r, s, mode=self.init[-3:])
         layer.set_factors(A, B, residual=True)
         return layer
 
-    def _build_embedding(self, base: nn.Embedding, name: str, gen) -> LoRAEmbedding:
+    def _build_embedding(self, base: nn.Embedding, name: str,
+                         gen: torch.Generator) -> LoRAEmbedding:
         if self.init != "lora":
             raise ValueError(f"{name} is an embedding: only init='lora' is defined for it")
         d_in, d_out = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out),
                        what=f"min(num_embeddings, embedding_dim) of {name}")
-        layer = LoRAEmbedding(base, r, self.scaling)
+        # LoRAEmbedding keeps LoRALinear's constructor, with an embedding as its base
+        layer = LoRAEmbedding(base, r, self.scaling)  # type: ignore[arg-type]
         B = torch.empty(d_out, r).normal_(generator=gen)
         layer.set_factors(torch.zeros(r, d_in), B)
         return layer
 
-    def _build_conv2d(self, base: nn.Conv2d, name: str, gen) -> LoRAConv2d:
+    def _build_conv2d(self, base: nn.Conv2d, name: str, gen: torch.Generator) -> LoRAConv2d:
         if self.init != "lora":
             raise NotImplementedError(
                 f"LoRAConfig(init={self.init!r}) is not implemented for torch.nn.Conv2d "
@@ -158,7 +160,8 @@ class LoRALinear(AdapterLayer):
         Dropout rate on the adapter's input in training mode.
     """
 
-    def __init__(self, base: nn.Linear, rank: int, scaling: float, *, dropout: float = 0.0):
+    def __init__(self, base: nn.Linear, rank: int, scaling: float, *,
+                 dropout: float = 0.0) -> None:
         super().__init__(base)
         f = self._factory()
         self.rank, self.scaling, self.dropout = rank, float(scaling), float(dropout)
@@ -166,7 +169,7 @@ class LoRALinear(AdapterLayer):
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **f))
 
     @torch.no_grad()
-    def set_factors(self, A, B, *, residual: bool = False) -> None:
+    def set_factors(self, A: torch.Tensor, B: torch.Tensor, *, residual: bool = False) -> None:
         """Set ``lora_A`` and ``lora_B``.
 
         Parameters
@@ -182,7 +185,7 @@ class LoRALinear(AdapterLayer):
         if residual:
             self._subtract_from_base(self.delta_weight())
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         # one fused multiply-add for base + s·(xAᵀ)Bᵀ over the flattened leading dimensions
         if self.dropout and self.training:
             x = nn.functional.dropout(x, self.dropout)
@@ -191,7 +194,7 @@ class LoRALinear(AdapterLayer):
                           alpha=self.scaling)
         return out.view(base_out.shape)
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.scaling * (self.lora_B.float() @ self.lora_A.float())
 
 
@@ -209,9 +212,10 @@ class LoRAEmbedding(LoRALinear):
         embeddings get no adapter dropout).
     """
 
+    base: nn.Embedding
     base_types = (nn.Embedding,)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         b = self.base
         after_A = nn.functional.embedding(x, self.lora_A.mT, padding_idx=b.padding_idx,
                                           max_norm=b.max_norm, norm_type=b.norm_type,
@@ -219,7 +223,7 @@ class LoRAEmbedding(LoRALinear):
                                           sparse=b.sparse)
         return base_out + (after_A @ self.lora_B.mT) * self.scaling
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return super().delta_weight().mT
 
 
@@ -247,9 +251,11 @@ class LoRAConv2d(AdapterLayer):
         If ``base.groups != 1``.
     """
 
+    base: nn.Conv2d
     base_types = (nn.Conv2d,)
 
-    def __init__(self, base: nn.Conv2d, rank: int, scaling: float, *, dropout: float = 0.0):
+    def __init__(self, base: nn.Conv2d, rank: int, scaling: float, *,
+                 dropout: float = 0.0) -> None:
         super().__init__(base)
         if base.groups != 1:
             raise ValueError(f"LoRAConv2d adapts only groups=1 convolutions; got groups="
@@ -261,19 +267,19 @@ class LoRAConv2d(AdapterLayer):
         self.lora_B = nn.Parameter(torch.zeros(d_out, rank, 1, 1, **f))
 
     @torch.no_grad()
-    def set_factors(self, A, B) -> None:
+    def set_factors(self, A: torch.Tensor, B: torch.Tensor) -> None:
         """Set ``lora_A`` (r×c_in×kh×kw) and ``lora_B`` (c_out×r×1×1)."""
         self.lora_A.copy_(A)
         self.lora_B.copy_(B)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         if self.dropout and self.training:
             x = nn.functional.dropout(x, self.dropout)
         # the base's own convolution routine (padding mode, stride, padding, dilation) with A
         h = self.base._conv_forward(x, self.lora_A, None)
         return base_out + nn.functional.conv2d(h, self.lora_B) * self.scaling
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         B = self.lora_B.float().flatten(1)
         A = self.lora_A.float().flatten(1)
         return (self.scaling * (B @ A)).reshape(self.base.weight.shape)
@@ -301,17 +307,17 @@ class NLoRAConfig(ScaledConfig):
     init: str = "slora"
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         check_choice(self.init, "init", ("slora", "nlora", "inttune"))
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {NLoRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> torch.Generator:
         return torch_generator(self.seed)
 
-    def build(self, base: nn.Linear, name: str, gen) -> NLoRALinear:
+    def build(self, base: nn.Linear, name: str, gen: torch.Generator) -> NLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         layer = NLoRALinear(base, r, self.scaling)
@@ -340,7 +346,7 @@ class NLoRALinear(AdapterLayer):
         As in :class:`~refimpl.lora.LoRALinear`.
     """
 
-    def __init__(self, base: nn.Linear, rank: int, scaling: float):
+    def __init__(self, base: nn.Linear, rank: int, scaling: float) -> None:
         super().__init__(base)
         f = self._factory()
         self.rank, self.scaling = rank, float(scaling)
@@ -349,7 +355,8 @@ class NLoRALinear(AdapterLayer):
         self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **f))
 
     @torch.no_grad()
-    def set_factors(self, A, N, B, *, residual: bool = False) -> None:
+    def set_factors(self, A: torch.Tensor, N: torch.Tensor, B: torch.Tensor, *,
+                    residual: bool = False) -> None:
         """Set ``lora_A``, ``lora_N`` and ``lora_B``.
 
         Parameters
@@ -366,11 +373,11 @@ class NLoRALinear(AdapterLayer):
             self._subtract_from_base(self.delta_weight())
 
     @property
-    def extra_state_names(self):
+    def extra_state_names(self) -> tuple[str, ...]:  # type: ignore[override]  # computed here
         return tuple(n for n in ("lora_A", "lora_B") if not getattr(self, n).requires_grad)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + ((x @ self.lora_A.mT) @ (self.scaling * self.lora_N).mT) @ self.lora_B.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.scaling * (self.lora_B.float() @ self.lora_N.float() @ self.lora_A.float())

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import (
     check_array,
     check_choice,
@@ -20,7 +21,7 @@ from refimpl._validation import (
     check_rank,
     check_same_kind,
 )
-from refimpl.lora._core import AdapterConfig
+from refimpl.lora._core import AdapterConfig, AdapterLayer, Builder
 from refimpl.lora.lora import LoRALinear
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 _MAX_BITS = 16
 
 
-def _check_bits(bits) -> int:
+def _check_bits(bits: object) -> int:
     bits = check_positive_int(bits, "bits")
     if bits > _MAX_BITS:
         raise ValueError(f"bits must be at most {_MAX_BITS} (a codebook of 2**bits levels; "
@@ -46,7 +47,7 @@ def _check_bits(bits) -> int:
     return bits
 
 
-def _blocks(W, block: int):
+def _blocks(W: torch.Tensor, block: int) -> tuple[torch.Tensor, int]:
     block = check_positive_int(block, "block")
     flat = W.reshape(-1)
     pad = (-flat.numel()) % block
@@ -60,7 +61,7 @@ def _unblock(Xb, pad, shape):
     return (flat[:-pad] if pad else flat).view(shape)
 
 
-def uniform_quantize(W, bits: int, *, block: int = 64):
+def uniform_quantize(W: torch.Tensor, bits: int, *, block: int = 64) -> torch.Tensor:
     """Asymmetric uniform quantization in blocks of ``block`` consecutive weights.
 
     ``2^bits`` levels between each block's min and max.
@@ -89,7 +90,7 @@ def uniform_quantize(W, bits: int, *, block: int = 64):
     return _unblock(Q, pad, W.shape).to(W.dtype)
 
 
-def nf_codebook(bits: int):
+def nf_codebook(bits: int) -> torch.Tensor:
     """NormalFloat-style codebook in [−1, 1].
 
     Quantiles of N(0, 1), ``2^(bits−1)`` positive and ``2^(bits−1) − 1`` negative levels plus
@@ -118,7 +119,7 @@ def nf_codebook(bits: int):
     return torch.tensor(v / np.abs(v).max(), dtype=torch.float32)
 
 
-def nf_quantize(W, bits: int, *, block: int = 64):
+def nf_quantize(W: torch.Tensor, bits: int, *, block: int = 64) -> torch.Tensor:
     """NF-style quantization: each block scaled by its absolute maximum, each weight rounded
     to the nearest level of :func:`nf_codebook`.
 
@@ -163,8 +164,8 @@ class LQDecomposition(NamedTuple):
     errors: list
 
 
-def lq_decompose(W, rank: int, *, bits: int = 4, quantizer: str = "nf", block: int = 64,
-                 n_iter: int = 20, fisher=None) -> LQDecomposition:
+def lq_decompose(W: Array, rank: int, *, bits: int = 4, quantizer: str = "nf", block: int = 64,
+                 n_iter: int = 20, fisher: Array | None = None) -> LQDecomposition:
     """Alternate ``L = SVD_r(W − Q)``, ``Q = quantize(W − L)`` from ``Q = 0``; stop when the
     error ``‖D_r (W − Q − L) D_c‖_F`` stops decreasing (the best iterate is returned).
 
@@ -232,7 +233,8 @@ def lq_decompose(W, rank: int, *, bits: int = 4, quantizer: str = "nf", block: i
         if best is not None and err >= best[0]:
             break
         best = (err, Q, A, B)
-    return back(LQDecomposition(best[1], best[2], best[3], errors))
+    # n_iter >= 1, so the first iteration set best
+    return back(LQDecomposition(best[1], best[2], best[3], errors))  # type: ignore[index]
 
 
 def allocate_bits(errors: Mapping[str, Mapping[int, float]], sizes: Mapping[str, int],
@@ -312,7 +314,7 @@ class LQLoRAConfig(AdapterConfig):
     n_iter: int = 20
     fisher: Mapping[str, torch.Tensor] | None = field(default=None, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int(self.rank, "rank")
         for b in self.bits.values() if isinstance(self.bits, Mapping) else (self.bits,):
             _check_bits(b)
@@ -320,15 +322,15 @@ class LQLoRAConfig(AdapterConfig):
         check_positive_int(self.block, "block")
         check_positive_int(self.n_iter, "n_iter")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {LQLoRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> None:
         if isinstance(self.bits, Mapping) and set(targets) - set(self.bits):
             raise ValueError(f"bits has no entry for {sorted(set(targets) - set(self.bits))}")
         return None
 
-    def build(self, base, name, state) -> LQLoRALinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> LQLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         bits = self.bits[name] if isinstance(self.bits, Mapping) else self.bits
@@ -353,7 +355,7 @@ class LQLoRALinear(LoRALinear):
         The bit width of the quantized part.
     """
 
-    def __init__(self, base: nn.Linear, rank: int, bits: int):
+    def __init__(self, base: nn.Linear, rank: int, bits: int) -> None:
         super().__init__(base, rank, 1.0)
         self.bits = bits
 

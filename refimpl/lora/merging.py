@@ -22,11 +22,13 @@ rounding-level row into a unit-norm one that then counts in the disjoint mean), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_array, check_choice, check_rate, check_same_kind
 
 __all__ = ["DRMDecomposition", "drm_decompose", "drm_merge"]
@@ -72,7 +74,8 @@ def _stacked(deltas):
     return _xp.linalg_float(D), back
 
 
-def drm_decompose(deltas, *, stack: str = "horizontal", rank_tol: float = 1e-2) -> DRMDecomposition:
+def drm_decompose(deltas: Sequence[Array] | Array, *, stack: str = "horizontal",
+                  rank_tol: float = 1e-2) -> DRMDecomposition:
     """The "decompose" and "renormalise" steps of DRM (see the module docstring).
 
     Parameters
@@ -121,7 +124,8 @@ def _decompose(D, stack, rank_tol):
     return DRMDecomposition(U, S * norms, C, "horizontal")
 
 
-def drm_merge(deltas, *, drop: float = 0.0, coeffs=1.0, stack: str = "horizontal",
+def drm_merge(deltas: Sequence[Array] | Array, *, drop: float = 0.0,
+              coeffs: float | Sequence[float] = 1.0, stack: str = "horizontal",
               rank_tol: float = 1e-2, disjoint: bool = True) -> torch.Tensor:
     """Decom-Renorm-Merge of ``T`` task updates of one matrix; returns the merged update (m×n).
 

@@ -12,6 +12,7 @@ calibrates CorDA.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-def _match(names: list[str], target) -> list[str]:
+def _match(names: list[str], target: str | Iterable[str]) -> list[str]:
     if isinstance(target, str):
         pattern = re.compile(target)
         return [n for n in names if pattern.fullmatch(n)]
@@ -50,7 +51,7 @@ def _match(names: list[str], target) -> list[str]:
     raise TypeError(f"target must be a str (regex) or a list of names; got {type(target).__name__}")
 
 
-def wrap(model: nn.Module, target, config: AdapterConfig) -> nn.Module:
+def wrap(model: nn.Module, target: str | Iterable[str], config: AdapterConfig) -> nn.Module:
     """Replace the modules of ``model`` named by ``target`` by adapter layers (in place).
 
     Parameters
@@ -149,7 +150,7 @@ def merge(model: nn.Module, *, safe: bool = True) -> nn.Module:
     RuntimeError
         If a layer is already merged.
     """
-    done = []
+    done: list[AdapterLayer] = []
     for layer in _layers_or_raise(model).values():
         try:
             layer.merge(safe=safe)
@@ -200,7 +201,7 @@ def trainable_parameters(model: nn.Module) -> int:
     return sum(seen.values())
 
 
-def _adapter_tensors(model) -> dict[str, torch.Tensor]:
+def _adapter_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     out = {}
     for name, layer in _layers_or_raise(model).items():
         for k, v in layer.adapter_state().items():
@@ -208,7 +209,7 @@ def _adapter_tensors(model) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_adapter(model: nn.Module, path) -> None:
+def save_adapter(model: nn.Module, path: str | os.PathLike[str]) -> None:
     """Write the adapters' trainable factors (and their non-derivable frozen tensors) to a
     safetensors file.
 
@@ -240,7 +241,7 @@ def save_adapter(model: nn.Module, path) -> None:
     save_file(tensors, str(path), metadata={"refimpl.lora": json.dumps(meta)})
 
 
-def load_adapter(model: nn.Module, path) -> nn.Module:
+def load_adapter(model: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
     """Load what :func:`save_adapter` wrote into a model wrapped with the same configuration.
 
     Parameters
@@ -288,7 +289,8 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
 
 
 @torch.no_grad()
-def input_covariances(model: nn.Module, target, batches: Iterable) -> dict[str, torch.Tensor]:
+def input_covariances(model: nn.Module, target: str | Iterable[str],
+                      batches: Iterable) -> dict[str, torch.Tensor]:
     """Input covariances of the targeted linear layers: CorDA's calibration.
 
     Pass the result as ``LoRAConfig(init="corda_ipm" or "corda_kpm", covariances=...)``.

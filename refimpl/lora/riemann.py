@@ -11,7 +11,7 @@ from torch import nn
 
 from refimpl import _xp
 from refimpl._validation import check_positive_int, check_rank
-from refimpl.lora._core import AdapterConfig, AdapterLayer
+from refimpl.lora._core import AdapterConfig, AdapterLayer, Builder
 
 __all__ = ["RiemannLoRAConfig", "RiemannLoRALinear"]
 
@@ -33,13 +33,13 @@ class RiemannLoRAConfig(AdapterConfig):
 
     rank: int = 8
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int(self.rank, "rank")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {RiemannLoRALinear: self.build}
 
-    def build(self, base, name, state) -> RiemannLoRALinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> RiemannLoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         W = base.weight.detach()
@@ -65,7 +65,12 @@ class RiemannLoRALinear(AdapterLayer):
 
     extra_state_names = ("U", "S", "V")
 
-    def __init__(self, base: nn.Linear, U, S, V):
+    U: torch.Tensor
+    S: torch.Tensor
+    V: torch.Tensor
+
+    def __init__(self, base: nn.Linear, U: torch.Tensor, S: torch.Tensor,
+                 V: torch.Tensor) -> None:
         super().__init__(base)
         f = self._factory()
         r = U.shape[1]
@@ -77,12 +82,12 @@ class RiemannLoRALinear(AdapterLayer):
         self.tangent_V = nn.Parameter(torch.zeros(self.in_features, r, **f))
         self._subtract_from_base(self.delta_weight())
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         xV = x @ self.V
         y = xV @ (self.S + self.tangent_S).mT @ self.U.mT
         return base_out + y + xV @ self.tangent_U.mT + (x @ self.tangent_V) @ self.U.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         U, V = self.U, self.V
         return U @ (self.S + self.tangent_S) @ V.mT + self.tangent_U @ V.mT + U @ self.tangent_V.mT
 
@@ -91,9 +96,14 @@ class RiemannLoRALinear(AdapterLayer):
         return self.tangent_S, self.tangent_U, self.tangent_V
 
     @torch.no_grad()
-    def riemannian_gradient(self):
+    def riemannian_gradient(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Tangent representation ``(Ṡ, U_p, V_p)`` of the projected gradient
         ``P_T(G) = U Ṡ Vᵀ + U_p Vᵀ + U V_pᵀ`` with ``U_pᵀU = 0``, ``V_pᵀV = 0``.
+
+        Returns
+        -------
+        (Sdot, U_p, V_p) : tuple of torch.Tensor
+            ``Ṡ`` (r×r), ``U_p`` (d_out×r) and ``V_p`` (d_in×r).
 
         Raises
         ------

@@ -4,6 +4,7 @@ block shared by every input block)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from torch import nn
 from refimpl._validation import check_divides, check_positive_int, check_rank
 from refimpl.lora._core import (
     AdapterLayer,
+    Builder,
     ScaledConfig,
     kaiming_uniform,
     scaling_factor,
@@ -53,10 +55,11 @@ class LoTRConfig(ScaledConfig):
     alpha: float | None = None
     seed: Any = 0
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {LoTRLinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Linear],  # type: ignore[override]  # Linear only
+                ) -> tuple[nn.Parameter, nn.Parameter]:
         shapes = {tuple(m.weight.shape) for m in targets.values()}
         if len(shapes) != 1:
             raise ValueError(f"LoTR shares its factors, so all targets need one shape; got "
@@ -69,7 +72,8 @@ class LoTRConfig(ScaledConfig):
         B = torch.zeros(d_out, r, device=ref.device, dtype=ref.dtype)
         return nn.Parameter(A), nn.Parameter(B)
 
-    def build(self, base, name, shared) -> LoTRLinear:
+    def build(self, base: nn.Linear, name: str,
+              shared: tuple[nn.Parameter, nn.Parameter]) -> LoTRLinear:
         A, B = shared
         return LoTRLinear(base, A, B, self.scaling)
 
@@ -88,16 +92,17 @@ class LoTRLinear(AdapterLayer):
         ``s``.
     """
 
-    def __init__(self, base: nn.Linear, A: nn.Parameter, B: nn.Parameter, scaling: float):
+    def __init__(self, base: nn.Linear, A: nn.Parameter, B: nn.Parameter,
+                 scaling: float) -> None:
         super().__init__(base)
         self.scaling = float(scaling)
         self.lotr_A, self.lotr_B = A, B
         self.lotr_G = nn.Parameter(torch.eye(A.shape[0], **self._factory()))
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + ((x @ self.lotr_A.mT) @ (self.scaling * self.lotr_G).mT) @ self.lotr_B.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.scaling * (self.lotr_B.float() @ self.lotr_G.float() @ self.lotr_A.float())
 
 
@@ -126,7 +131,7 @@ class NoRAConfig(ScaledConfig):
     alpha: float | None = None
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         check_rank(self.inner_rank, "inner_rank", self.rank, what="rank")
 
@@ -135,13 +140,13 @@ class NoRAConfig(ScaledConfig):
         """``α/r_inner``."""
         return scaling_factor(self.inner_rank, self.alpha)
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {NoRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> torch.Generator:
         return torch_generator(self.seed)
 
-    def build(self, base, name, gen) -> NoRALinear:
+    def build(self, base: nn.Linear, name: str, gen: torch.Generator) -> NoRALinear:
         d_out, d_in = base.weight.shape
         r = check_rank(self.rank, "rank", min(d_in, d_out), what=f"min(d_out, d_in) of {name}")
         A0, B0, _ = pissa_factors(base.weight.detach().float(), r, 1.0)
@@ -165,7 +170,11 @@ class NoRALinear(AdapterLayer):
         ``s``.
     """
 
-    def __init__(self, base: nn.Linear, A0, B0, a, scaling: float):
+    outer_A: torch.Tensor
+    outer_B: torch.Tensor
+
+    def __init__(self, base: nn.Linear, A0: torch.Tensor, B0: torch.Tensor, a: torch.Tensor,
+                 scaling: float) -> None:
         super().__init__(base)
         f = self._factory()
         self.scaling = float(scaling)
@@ -174,11 +183,11 @@ class NoRALinear(AdapterLayer):
         self.inner_a = nn.Parameter(a.to(**f))
         self.inner_b = nn.Parameter(torch.zeros(A0.shape[0], a.shape[0], **f))
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         h = (x @ self.outer_A.mT) @ self.inner_a.mT
         return base_out + ((h * self.scaling) @ self.inner_b.mT) @ self.outer_B.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         inner = self.inner_b.float() @ self.inner_a.float()
         return self.scaling * (self.outer_B.float() @ inner @ self.outer_A.float())
 
@@ -216,19 +225,20 @@ class BlockLoRAConfig(ScaledConfig):
     alpha: float | None = None
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         check_positive_int(self.n_blocks, "n_blocks")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {BlockLoRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Linear],  # type: ignore[override]  # Linear only
+                ) -> torch.Generator:
         for name, m in targets.items():
             check_divides(self.n_blocks, "n_blocks", m.in_features, f"d_in of {name}")
         return torch_generator(self.seed)
 
-    def build(self, base, name, gen) -> BlockLoRALinear:
+    def build(self, base: nn.Linear, name: str, gen: torch.Generator) -> BlockLoRALinear:
         d_out, d_in = base.weight.shape
         block = d_in // self.n_blocks
         r = check_rank(self.rank, "rank", min(block, d_out),
@@ -253,17 +263,18 @@ class BlockLoRALinear(AdapterLayer):
         ``s``.
     """
 
-    def __init__(self, base: nn.Linear, A0, n_blocks: int, scaling: float):
+    def __init__(self, base: nn.Linear, A0: torch.Tensor, n_blocks: int,
+                 scaling: float) -> None:
         super().__init__(base)
         f = self._factory()
         self.n_blocks, self.scaling = int(n_blocks), float(scaling)
         self.block_A = nn.Parameter(A0.to(**f))
         self.block_B = nn.Parameter(torch.zeros(self.out_features, A0.shape[0], **f))
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         folded = x.unflatten(-1, (self.n_blocks, -1)).sum(-2)  # x₁ + … + x_n
         return base_out + ((folded @ self.block_A.mT) * self.scaling) @ self.block_B.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         A = self.block_A.float().repeat(1, self.n_blocks)  # [A₀ A₀ … A₀]
         return self.scaling * (self.block_B.float() @ A)

@@ -3,6 +3,7 @@ SVFit, SVFT and QR-LoRA."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,10 @@ import torch
 from torch import nn
 
 from refimpl import _xp
+from refimpl._typing import ArrayLike
 from refimpl._validation import check_choice, check_nonnegative_int, check_positive_int, check_rank
-from refimpl.lora._core import AdapterConfig, AdapterLayer, EnergyRankConfig, energy_rank
-from refimpl.seeding import as_generator
+from refimpl.lora._core import AdapterConfig, AdapterLayer, Builder, EnergyRankConfig, energy_rank
+from refimpl.seeding import SeedLike, as_generator
 
 __all__ = [
     "QRLoRAConfig",
@@ -46,10 +48,10 @@ class SVFitConfig(EnergyRankConfig):
     rank: int | None = None
     energy: float = 0.99
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {SVFitLinear: self.build}
 
-    def build(self, base, name, state) -> SVFitLinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> SVFitLinear:
         W = base.weight.detach().float()
         U, S, Vt = _xp.svd(W)
         r = energy_rank(S, self.energy) if self.rank is None else check_rank(
@@ -70,7 +72,11 @@ class SVFitLinear(AdapterLayer):
         The top-``r`` singular triplets of its weight: d_out×r, (r,), r×d_in.
     """
 
-    def __init__(self, base: nn.Linear, U, S, Vt):
+    U: torch.Tensor
+    Vt: torch.Tensor
+
+    def __init__(self, base: nn.Linear, U: torch.Tensor, S: torch.Tensor,
+                 Vt: torch.Tensor) -> None:
         super().__init__(base)
         f = self._factory()
         self.register_buffer("U", U.to(**f).contiguous(), persistent=False)
@@ -78,15 +84,16 @@ class SVFitLinear(AdapterLayer):
         self.sigma = nn.Parameter(S.to(**f).clone())
         self._subtract_from_base(self.delta_weight())
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + ((x @ self.Vt.mT) * self.sigma) @ self.U.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return (self.U.float() * self.sigma.float()) @ self.Vt.float()
 
 
-def svft_pattern(n: int, pattern: str, *, width: int = 1, k: int | None = None, U=None, Vt=None,
-                 seed=None):
+def svft_pattern(n: int, pattern: str, *, width: int = 1, k: int | None = None,
+                 U: torch.Tensor | None = None, Vt: torch.Tensor | None = None,
+                 seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
     """Positions ``(rows, cols)`` of SVFT's trainable entries in the n×n core.
 
     Parameters
@@ -169,19 +176,19 @@ class SVFTConfig(AdapterConfig):
     k: int | None = None
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_choice(self.pattern, "pattern", _PATTERNS)
         check_nonnegative_int(self.width, "width")
         if self.k is not None:
             check_nonnegative_int(self.k, "k")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {SVFTLinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Module]) -> np.random.Generator:
         return as_generator(self.seed)
 
-    def build(self, base, name, rng) -> SVFTLinear:
+    def build(self, base: nn.Linear, name: str, rng: np.random.Generator) -> SVFTLinear:
         W = base.weight.detach().float()
         U, _, Vt = _xp.svd(W)
         n = U.shape[1]
@@ -205,7 +212,12 @@ class SVFTLinear(AdapterLayer):
         The positions of the trainable entries of the n×n core (:func:`svft_pattern`).
     """
 
-    def __init__(self, base: nn.Linear, U, Vt, rows, cols):
+    U: torch.Tensor
+    Vt: torch.Tensor
+    index: torch.Tensor
+
+    def __init__(self, base: nn.Linear, U: torch.Tensor, Vt: torch.Tensor, rows: ArrayLike,
+                 cols: ArrayLike) -> None:
         super().__init__(base)
         f = self._factory()
         self.n = U.shape[1]
@@ -217,15 +229,15 @@ class SVFTLinear(AdapterLayer):
 
     extra_state_names = ("index",)
 
-    def core(self):
+    def core(self) -> torch.Tensor:
         """The n×n core ``M``."""
         M = self.values.new_zeros(self.n * self.n)
         return M.index_put((self.index,), self.values, accumulate=True).view(self.n, self.n)
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + ((x @ self.Vt.mT) @ self.core().mT) @ self.U.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return self.U.float() @ self.core().float() @ self.Vt.float()
 
 
@@ -247,10 +259,10 @@ class QRLoRAConfig(EnergyRankConfig):
     rank: int | None = None
     energy: float = 0.9
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {QRLoRALinear: self.build}
 
-    def build(self, base, name, state) -> QRLoRALinear:
+    def build(self, base: nn.Linear, name: str, state: None) -> QRLoRALinear:
         from refimpl.linalg import cpqr
 
         # the decomposition runs once per layer: use the compiled (Numba) path in float64
@@ -275,15 +287,18 @@ class QRLoRALinear(AdapterLayer):
         The first ``r`` columns of ``Q`` (d_out×r) and rows of ``R Pᵀ`` (r×d_in).
     """
 
-    def __init__(self, base: nn.Linear, Q, RPt):
+    Q: torch.Tensor
+    RPt: torch.Tensor
+
+    def __init__(self, base: nn.Linear, Q: torch.Tensor, RPt: torch.Tensor) -> None:
         super().__init__(base)
         f = self._factory()
         self.register_buffer("Q", Q.to(**f).contiguous(), persistent=False)
         self.register_buffer("RPt", RPt.to(**f).contiguous(), persistent=False)
         self.lam = nn.Parameter(torch.zeros(Q.shape[1], **f))
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + ((x @ self.RPt.mT) * self.lam) @ self.Q.mT
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return (self.Q.float() * self.lam.float()) @ self.RPt.float()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from refimpl._validation import check_positive_int, check_rank
-from refimpl.lora._core import AdapterConfig, AdapterLayer, kaiming_uniform
+from refimpl.lora._core import AdapterConfig, AdapterLayer, Builder, kaiming_uniform
 from refimpl.seeding import torch_generator
 
 __all__ = ["VeRAConfig", "VeRALinear"]
@@ -39,13 +40,14 @@ class VeRAConfig(AdapterConfig):
     d_initial: float = 0.1
     seed: Any = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int(self.rank, "rank")
 
-    def builders(self):
+    def builders(self) -> dict[type[AdapterLayer], Builder]:
         return {VeRALinear: self.build}
 
-    def prepare(self, targets):
+    def prepare(self, targets: Mapping[str, nn.Linear],  # type: ignore[override]  # Linear only
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         max_in = max(m.in_features for m in targets.values())
         max_out = max(m.out_features for m in targets.values())
         for name, m in targets.items():
@@ -56,7 +58,8 @@ class VeRAConfig(AdapterConfig):
         B = kaiming_uniform((max_out, self.rank), g)
         return A, B
 
-    def build(self, base: nn.Linear, name: str, shared) -> VeRALinear:
+    def build(self, base: nn.Linear, name: str,
+              shared: tuple[torch.Tensor, torch.Tensor]) -> VeRALinear:
         A, B = shared
         d_out, d_in = base.weight.shape
         return VeRALinear(base, A[:, :d_in], B[:d_out], self.d_initial)
@@ -76,7 +79,11 @@ class VeRALinear(AdapterLayer):
         Initial value of every entry of ``vera_d``.
     """
 
-    def __init__(self, base: nn.Linear, A, B, d_initial: float = 0.1):
+    vera_A: torch.Tensor
+    vera_B: torch.Tensor
+
+    def __init__(self, base: nn.Linear, A: torch.Tensor, B: torch.Tensor,
+                 d_initial: float = 0.1) -> None:
         super().__init__(base)
         f = self._factory()
         self.rank = A.shape[0]
@@ -85,9 +92,9 @@ class VeRALinear(AdapterLayer):
         self.vera_d = nn.Parameter(torch.full((self.rank,), float(d_initial), **f))
         self.vera_b = nn.Parameter(torch.zeros(self.out_features, **f))
 
-    def adapter_forward(self, x, base_out):
+    def adapter_forward(self, x: torch.Tensor, base_out: torch.Tensor) -> torch.Tensor:
         return base_out + self.vera_b * ((self.vera_d * (x @ self.vera_A.mT)) @ self.vera_B.mT)
 
-    def delta_weight(self):
+    def delta_weight(self) -> torch.Tensor:
         return (self.vera_b.float()[:, None] * self.vera_B.float()) @ \
             (self.vera_d.float()[:, None] * self.vera_A.float())

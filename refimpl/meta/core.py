@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array, ArrayT
 from refimpl._validation import check_choice, check_positive, check_rank, check_rows
 
 METHODS = ("auto", "solve", "pinv")
@@ -52,20 +53,20 @@ class MetaFactorization(NamedTuple):
     Y: Any
     X: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``F G Hᵀ``: equals A when range(A) ⊆ range(F) and row(A) ⊆ range(H)."""
         return self.F @ self.G @ _xp.mT(self.H)
 
-    def column_projector(self):
+    def column_projector(self) -> Array:
         """``F Yᵀ`` (m×m), the projector onto range(F) along null(Bᵀ)."""
         return self.F @ _xp.mT(self.Y)
 
-    def row_projector(self):
+    def row_projector(self) -> Array:
         """``X Hᵀ`` (n×n); ``A (X Hᵀ)`` projects A's rows onto range(H) along null(Dᵀ)."""
         return self.X @ _xp.mT(self.H)
 
 
-def instance_rank(rank, A) -> int:
+def instance_rank(rank: int | None, A: Array) -> int:
     """``rank`` checked against ``min(m, n)`` of ``A``; ``None`` means full rank.
 
     Shared by the instances of :mod:`refimpl.meta.instances` and :mod:`refimpl.meta.skeletons`
@@ -81,7 +82,8 @@ def _check_options(method, rcond):
         check_positive(rcond, "rcond", allow_zero=True)
 
 
-def dual_basis(F, B=None, *, method: str = "auto", rcond: float | None = None):
+def dual_basis(F: ArrayT, B: ArrayT | None = None, *, method: str = "auto",
+               rcond: float | None = None) -> ArrayT:
     r"""The dual basis :math:`Y = B (F^\top B)^{-1}` of ``F`` with respect to test matrix ``B``.
 
     Parameters
@@ -159,7 +161,8 @@ def _orthogonal_dual(F, method, rcond):
     return _xp.mT(_xp.pinv(F, rtol=rcond))
 
 
-def oblique_projector(F, B=None, *, method: str = "auto", rcond: float | None = None):
+def oblique_projector(F: ArrayT, B: ArrayT | None = None, *, method: str = "auto",
+                      rcond: float | None = None) -> ArrayT:
     r"""The projector :math:`P = F Y^\top = F (B^\top F)^{-1} B^\top` onto range F along null Bᵀ.
 
     Parameters
@@ -182,7 +185,8 @@ def oblique_projector(F, B=None, *, method: str = "auto", rcond: float | None = 
     return back(F @ _xp.mT(Y))
 
 
-def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
+def meta_factorize(A: Array, F: Array, H: Array, B: Array | None = None,
+                   D: Array | None = None, W: Array | None = None, *, method: str = "auto",
                    rcond: float | None = None) -> MetaFactorization:
     r"""Solve the reconstruction equation :math:`F G H^\top = A` for the core ``G``.
 
@@ -240,7 +244,7 @@ def meta_factorize(A, F, H, B=None, D=None, W=None, *, method: str = "auto",
     return back(MetaFactorization(F, G, H, Y, X))
 
 
-def projector_residual(F, Y) -> float:
+def projector_residual(F: Array, Y: Array) -> float:
     r"""Relative residual of the projector equation, :math:`\|F Y^\top F - F\|_F / \|F\|_F`.
 
     Parameters

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl.linalg import cpqr
 from refimpl.linalg.svd import TruncatedSVD
 from refimpl.meta.core import MetaFactorization, instance_rank, meta_factorize
@@ -58,7 +59,7 @@ class CPQRMeta(NamedTuple):
     meta: MetaFactorization
 
 
-def cpqr_meta(A, rank: int | None = None, *, backend: str = "auto") -> CPQRMeta:
+def cpqr_meta(A: Array, rank: int | None = None, *, backend: str = "auto") -> CPQRMeta:
     """Column-pivoted QR as a meta-factorization: ``F = Q_k``, ``H = P R_kᵀ``, ``B = F, D = H``.
 
     ``meta.reconstruct()`` equals ``Q_k R_k Pᵀ`` (``= Q_k Q_kᵀ A``), the rank-k pivoted-QR
@@ -122,12 +123,12 @@ class SVDMeta(NamedTuple):
         """``TruncatedSVD(U, s, Vt)`` (``tail=None``: the discarded values are not known)."""
         return TruncatedSVD(self.U, self.s, self.Vt)
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``U diag(s) Vt``."""
         return self.svd.reconstruct()
 
 
-def svd_meta(A, rank: int | None = None, *, backend: str = "auto") -> SVDMeta:
+def svd_meta(A: Array, rank: int | None = None, *, backend: str = "auto") -> SVDMeta:
     r"""SVD from meta-factorization: orthonormal bases, then the SVD of the small core.
 
     ``F`` is the ``Q`` of pivoted QR of A (k columns) and ``H`` that of Aᵀ; the core
@@ -180,12 +181,12 @@ class UTV(NamedTuple):
     V: Any
     meta: MetaFactorization
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``U T Vᵀ``."""
         return self.U @ self.T @ _xp.mT(self.V)
 
 
-def utv(A, rank: int | None = None, *, backend: str = "auto") -> UTV:
+def utv(A: Array, rank: int | None = None, *, backend: str = "auto") -> UTV:
     r"""Rank-revealing URV (upper-triangular middle factor) as a meta-factorization.
 
     ``H`` = the orthonormal ``Q`` of pivoted QR of Aᵀ (an approximate row basis); the
@@ -217,7 +218,7 @@ def utv(A, rank: int | None = None, *, backend: str = "auto") -> UTV:
     return back(UTV(F, _xp.triu(meta.G), H, meta))
 
 
-def ulv(A, rank: int | None = None, *, backend: str = "auto") -> UTV:
+def ulv(A: Array, rank: int | None = None, *, backend: str = "auto") -> UTV:
     r"""Rank-revealing ULV (lower-triangular middle factor) as a meta-factorization.
 
     ``F`` = the ``Q`` of pivoted QR of A; the row factor comes from the QR of

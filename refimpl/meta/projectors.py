@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array, ArrayT
 from refimpl._validation import check_choice, check_positive, check_rank, check_rows
 from refimpl.linalg import cpqr
 from refimpl.meta.core import dual_basis
@@ -53,7 +54,7 @@ class HiddenProjectors(NamedTuple):
     X : (..., n, k) array or tensor
         Dual basis of H with respect to the test matrix D.
     kind : str
-        The factorization, one of :data:`KINDS`.
+        The factorization, one of ``"svd"``, ``"qr"``, ``"lu"``, ``"cur"``.
     """
 
     col: Any
@@ -64,16 +65,16 @@ class HiddenProjectors(NamedTuple):
     X: Any
     kind: str
 
-    def apply(self, A):
+    def apply(self, A: Array) -> Array:
         """``P_col A P_row``: A itself when ``rank(A) <= k`` and the factorization is exact."""
         return self.col @ A @ self.row
 
-    def ginv(self):
+    def ginv(self) -> Array:
         """The generalized inverse ``X Yᵀ`` (n×m) with ``A A⁻ = P_col``, ``A⁻ A = P_row``."""
         return self.X @ _xp.mT(self.Y)
 
 
-def hidden_projectors(A, kind: str = "svd", rank: int | None = None) -> HiddenProjectors:
+def hidden_projectors(A: Array, kind: str = "svd", rank: int | None = None) -> HiddenProjectors:
     """Extract the column and row projectors hidden in a factorization of ``A``.
 
     Parameters
@@ -159,7 +160,7 @@ def _lu(A, path):
     return scipy.linalg.lu(A)
 
 
-def generalized_inverse(A, kind: str = "svd", rank: int | None = None):
+def generalized_inverse(A: ArrayT, kind: str = "svd", rank: int | None = None) -> ArrayT:
     """A {1}-inverse ``A⁻`` of A read off a factorization (``A A⁻ A = A`` when rank A <= k).
 
     ``kind="svd"`` and ``"qr"`` give the Moore–Penrose pseudoinverse (orthogonal
@@ -181,7 +182,7 @@ def generalized_inverse(A, kind: str = "svd", rank: int | None = None):
     ValueError, TypeError
         As :func:`hidden_projectors`.
     """
-    return hidden_projectors(A, kind, rank).ginv()
+    return hidden_projectors(A, kind, rank).ginv()  # type: ignore[return-value]  # A's kind
 
 
 class MatrixEquationSolution(NamedTuple):
@@ -202,7 +203,8 @@ class MatrixEquationSolution(NamedTuple):
     consistent: bool
 
 
-def solve_matrix_equation(A, B, C, *, kind: str = "svd", W=None,
+def solve_matrix_equation(A: Array, B: Array, C: Array, *, kind: str = "svd",
+                          W: Array | None = None,
                           tol: float | None = None) -> MatrixEquationSolution:
     r"""Solve the linear matrix equation :math:`A X B = C` with hidden projectors.
 

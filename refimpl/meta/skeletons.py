@@ -14,7 +14,7 @@ Moore–Penrose          full-rank A = B D (from CPQR)          A⁺ = Dᵀ (B�
 =====================  =====================================  =================================
 
 The instances with orthonormal factors (CPQR, SVD, UTV/ULV) are in
-:mod:`refimpl.meta.instances`; :func:`numerical_rank` is shared with
+:mod:`refimpl.meta.instances`; ``numerical_rank`` is shared with
 :mod:`refimpl.meta.projectors`.
 
 All accept a NumPy array or a torch tensor (batched, any device); ``backend`` chooses the
@@ -30,10 +30,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_choice, check_nonnegative_int, check_positive, check_rank
-from refimpl.linalg import cpqr
+from refimpl.linalg import PivotedQR, cpqr
 from refimpl.meta.core import MetaFactorization, instance_rank, meta_factorize
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
 
 _PATHS = ("numpy", "numba", "torch")
 
@@ -59,13 +60,13 @@ class Nystrom(NamedTuple):
     PsiA: Any
     meta: MetaFactorization
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``(A Ω) (Ψᵀ A Ω)⁺ (Ψᵀ A)``."""
         return self.AOmega @ self.core @ self.PsiA
 
 
-def generalized_nystrom(A, rank: int, *, oversample: int | None = None,
-                        rcond: float | None = None, seed=None,
+def generalized_nystrom(A: Array, rank: int, *, oversample: int | None = None,
+                        rcond: float | None = None, seed: SeedLike = None,
                         backend: str = "auto") -> Nystrom:
     r"""Generalized Nyström approximation (Nakatsukasa, 2020) as a meta-factorization.
 
@@ -156,13 +157,13 @@ class CUR(NamedTuple):
     cols: Any
     meta: MetaFactorization
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``C U R``."""
         return self.C @ self.U @ self.R
 
 
-def cur(A, rank: int, *, u: str = "optimal", rows=None, cols=None,
-        backend: str = "auto") -> CUR:
+def cur(A: Array, rank: int, *, u: str = "optimal", rows: Array | None = None,
+        cols: Array | None = None, backend: str = "auto") -> CUR:
     r"""CUR decomposition as a meta-factorization with ``F = C``, ``H = Rᵀ``.
 
     Parameters
@@ -218,7 +219,8 @@ def cur(A, rank: int, *, u: str = "optimal", rows=None, cols=None,
     return back(CUR(C, meta.G, R, rows, cols, meta))
 
 
-def _check_index(idx, name, size, k, A, path):
+def _check_index(idx: Array, name: str, size: int, k: int, A: Array,
+                 path: str) -> Array:
     arr = _xp.to_numpy(idx)
     if arr.shape[-1:] != (k,) or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must hold {k} integer indices; got shape {arr.shape} "
@@ -230,7 +232,7 @@ def _check_index(idx, name, size, k, A, path):
     return _xp.to_path(arr, path, like=A)
 
 
-def numerical_rank(qr, rtol: float | None = None) -> int:
+def numerical_rank(qr: PivotedQR, rtol: float | None = None) -> int:
     """Numerical rank from pivoted QR: the number of ``|R_ii| > rtol·|R_11|``.
 
     The default ``rtol = max(m, n)·eps`` matches ``numpy.linalg.matrix_rank``'s spirit with
@@ -283,7 +285,7 @@ class PinvMeta(NamedTuple):
     meta: MetaFactorization
 
 
-def pinv_meta(A, *, rank: int | None = None, rtol: float | None = None,
+def pinv_meta(A: Array, *, rank: int | None = None, rtol: float | None = None,
               backend: str = "auto") -> PinvMeta:
     r"""The Moore–Penrose pseudoinverse from a full-rank factorization ``A = B D``.
 
@@ -304,7 +306,7 @@ def pinv_meta(A, *, rank: int | None = None, rtol: float | None = None,
         The rank ``r`` to use, ``1 <= r <= min(m, n)``; default the numerical rank (on the
         torch path every matrix of a batch must then have the same one).
     rtol : float, optional
-        Relative threshold of the numerical rank, see :func:`numerical_rank`.
+        Relative threshold of the numerical rank, see ``refimpl.meta.skeletons.numerical_rank``.
     backend : {"auto", "numpy", "numba", "torch"}
         As in :func:`~refimpl.meta.cpqr_meta`.
 

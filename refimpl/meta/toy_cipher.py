@@ -23,9 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from refimpl._typing import ArrayLike
 from refimpl._validation import check_array, check_positive, check_positive_int, check_rank
 from refimpl.meta.core import dual_basis
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
 
 
 class ToyKey(NamedTuple):
@@ -54,7 +55,7 @@ class ToyKey(NamedTuple):
         return self.F.shape[1]
 
 
-def make_toy_key(m: int, n: int, k: int, *, seed=None) -> ToyKey:
+def make_toy_key(m: int, n: int, k: int, *, seed: SeedLike = None) -> ToyKey:
     """A random key for k×k message blocks hidden in m×n ciphertexts (k < min(m, n)).
 
     Parameters
@@ -85,7 +86,8 @@ def make_toy_key(m: int, n: int, k: int, *, seed=None) -> ToyKey:
     return ToyKey(F, H, dual_basis(F, B, method="solve"), dual_basis(H, D, method="solve"))
 
 
-def toy_encrypt(M, key: ToyKey, *, noise: float = 1.0, seed=None) -> np.ndarray:
+def toy_encrypt(M: ArrayLike, key: ToyKey, *, noise: float = 1.0,
+                seed: SeedLike = None) -> np.ndarray:
     """Hide message blocks M (..., k, k) in ciphertexts (..., m, n). Not secure.
 
     Parameters
@@ -123,7 +125,7 @@ def toy_encrypt(M, key: ToyKey, *, noise: float = 1.0, seed=None) -> np.ndarray:
     return key.F @ M @ key.H.T + col_complement @ N @ row_complement
 
 
-def toy_decrypt(C, key: ToyKey) -> np.ndarray:
+def toy_decrypt(C: ArrayLike, key: ToyKey) -> np.ndarray:
     """Recover the blocks: ``Yᵀ C X``.
 
     Parameters
@@ -180,7 +182,7 @@ def text_to_blocks(text: str, k: int) -> np.ndarray:
     return out.reshape(nblocks, k, k)
 
 
-def blocks_to_text(blocks) -> str:
+def blocks_to_text(blocks: ArrayLike) -> str:
     """Inverse of :func:`text_to_blocks` (rounds to bytes, drops the zero padding).
 
     Parameters
@@ -198,7 +200,8 @@ def blocks_to_text(blocks) -> str:
     return data.rstrip(b"\0").decode("utf-8", errors="replace")
 
 
-def known_plaintext_attack(messages, ciphertexts) -> Callable[[np.ndarray], np.ndarray]:
+def known_plaintext_attack(messages: ArrayLike,
+                           ciphertexts: ArrayLike) -> Callable[[np.ndarray], np.ndarray]:
     r"""Break the toy cipher from plaintext/ciphertext pairs, without the key.
 
     Decryption is linear: :math:`\mathrm{vec}(M) = (X^\top \otimes Y^\top)\,\mathrm{vec}(C)`.

@@ -9,7 +9,8 @@ the point along the negative projected gradient and resets those coordinates.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, overload, runtime_checkable
 
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ class RiemannianSGD(torch.optim.Optimizer):
         If ``lr`` is not positive or ``model`` has no :class:`Retractable` module.
     """
 
-    def __init__(self, model: nn.Module, lr: float = 1e-2):
+    def __init__(self, model: nn.Module, lr: float = 1e-2) -> None:
         lr = check_positive(lr, "lr")
         self.layers = [m for m in model.modules() if isinstance(m, Retractable)]
         if not self.layers:
@@ -61,8 +62,12 @@ class RiemannianSGD(torch.optim.Optimizer):
         params = [p for m in self.layers for p in m.tangent_parameters()]
         super().__init__(params, {"lr": lr})
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Retract every layer with the current ``lr``; returns ``closure()`` if given."""
         loss = None
         if closure is not None:

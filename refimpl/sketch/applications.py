@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from refimpl._typing import ArrayLike, SparseMatrix, SVDFactors
 from refimpl._validation import (
     check_array,
     check_choice,
@@ -49,7 +50,7 @@ from refimpl._validation import (
     check_rows,
 )
 from refimpl.linalg.svd import TruncatedSVD
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
 
 _SAMPLING = ("threshold", "priority")
 
@@ -96,7 +97,8 @@ def _dense_rows(A, name):
     return check_array(A, name, ndim=2, allow_torch=False)
 
 
-def coordinated_sketch(A, size: int, *, seed, method: str = "priority") -> CoordinatedSketch:
+def coordinated_sketch(A: ArrayLike | SparseMatrix, size: int, *, seed: int,
+                       method: str = "priority") -> CoordinatedSketch:
     """Sample rows of ``A`` (dense or SciPy sparse, n×d) with the hash shared through ``seed``.
 
     Weights are the squared row norms.
@@ -153,7 +155,9 @@ def coordinated_sketch(A, size: int, *, seed, method: str = "priority") -> Coord
     return CoordinatedSketch(keep, rows, p[keep], n)
 
 
-def coordinated_sample_product(A, B, size: int, *, seed, method: str = "priority"):
+def coordinated_sample_product(A: ArrayLike | SparseMatrix, B: ArrayLike | SparseMatrix,
+                               size: int, *, seed: int,
+                               method: str = "priority") -> tuple[np.ndarray, int]:
     """Estimate ``Aᵀ B`` from coordinated samples of the rows of ``A`` and ``B``.
 
     Each matrix is sketched on its own by :func:`coordinated_sketch` with the shared
@@ -187,7 +191,7 @@ def coordinated_sample_product(A, B, size: int, *, seed, method: str = "priority
     return estimate_product(SA, SB), SA.stored + SB.stored
 
 
-def estimate_product(SA: CoordinatedSketch, SB: CoordinatedSketch):
+def estimate_product(SA: CoordinatedSketch, SB: CoordinatedSketch) -> np.ndarray:
     """The unbiased estimate of ``AᵀB`` from two coordinated sketches.
 
     Parameters
@@ -237,8 +241,9 @@ class CURkNN(NamedTuple):
     n_calls: int
 
 
-def cur_knn(score: Callable[[np.ndarray], np.ndarray], anchor_scores, k: int, *, budget: int,
-            n_anchor_items: int, anchor_items=None, seed=None) -> CURkNN:
+def cur_knn(score: Callable[[np.ndarray], np.ndarray], anchor_scores: ArrayLike, k: int, *,
+            budget: int, n_anchor_items: int, anchor_items: ArrayLike | None = None,
+            seed: SeedLike = None) -> CURkNN:
     """Approximate k-nearest-neighbour search for one query under an expensive scorer.
 
     Parameters
@@ -302,8 +307,9 @@ def cur_knn(score: Callable[[np.ndarray], np.ndarray], anchor_scores, k: int, *,
 # Updating a truncated SVD
 
 
-def update_truncated_svd(svd, E, *, axis: int = 0, rank: int | None = None,
-                         residual_rank: int | None = None, seed=None) -> TruncatedSVD:
+def update_truncated_svd(svd: SVDFactors, E: ArrayLike | SparseMatrix, *, axis: int = 0,
+                         rank: int | None = None, residual_rank: int | None = None,
+                         seed: SeedLike = None) -> TruncatedSVD:
     """Rank-``rank`` SVD of ``A`` with rows (``axis=0``) or columns (``axis=1``) ``E`` appended.
 
     Parameters

@@ -31,10 +31,16 @@ values are well above ``u σ₁``, and spoils it when they are not.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from refimpl import _xp
+from refimpl._typing import Array, ArrayT, DTypeLike
 from refimpl._validation import check_choice, check_nonnegative_int, check_rank
 from refimpl.linalg.svd import TruncatedSVD
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
+
+if TYPE_CHECKING:
+    import torch
 
 _NORMALIZERS = ("qr", "lu", "none")
 
@@ -129,8 +135,10 @@ def _range_finder(A, n_iter, normalizer, Omega, path, sketch_dtype=None):
     return orth(_xp.astype(Y, full), "qr")
 
 
-def randomized_range_finder(A, size: int, *, n_iter: int = 2, normalizer: str = "qr",
-                            Omega=None, seed=None, sketch_dtype=None, backend: str = "auto"):
+def randomized_range_finder(A: ArrayT, size: int, *, n_iter: int = 2, normalizer: str = "qr",
+                            Omega: ArrayT | None = None, seed: SeedLike = None,
+                            sketch_dtype: DTypeLike | torch.dtype | None = None,
+                            backend: str = "auto") -> ArrayT:
     """Orthonormal ``Q`` (m×size) whose range approximates the range of ``A``.
 
     Parameters
@@ -177,9 +185,11 @@ def randomized_range_finder(A, size: int, *, n_iter: int = 2, normalizer: str = 
                               path, _sketch_dtype(sketch_dtype, path)))
 
 
-def randomized_svd(A, rank: int, *, oversample: int = 10, n_iter: int = 2,
-                   normalizer: str = "lu", transpose: str | bool = "auto", Omega=None,
-                   seed=None, sketch_dtype=None, backend: str = "auto") -> TruncatedSVD:
+def randomized_svd(A: Array, rank: int, *, oversample: int = 10, n_iter: int = 2,
+                   normalizer: str = "lu", transpose: str | bool = "auto",
+                   Omega: Array | None = None, seed: SeedLike = None,
+                   sketch_dtype: DTypeLike | torch.dtype | None = None,
+                   backend: str = "auto") -> TruncatedSVD:
     """Rank-``rank`` randomized SVD: range finder with ``rank + oversample`` columns, then the
     SVD of the small ``B = Qᵀ A``.
 

@@ -24,11 +24,12 @@ Nyström for positive semidefinite matrices.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from refimpl import _validation, _xp
+from refimpl._typing import Array, ArrayT
 from refimpl._validation import (
     check_choice,
     check_nonnegative_int,
@@ -37,8 +38,11 @@ from refimpl._validation import (
     check_square,
 )
 from refimpl.linalg import cpqr
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
 from refimpl.sketch.rsvd import _test_matrix, randomized_range_finder, randomized_svd
+
+if TYPE_CHECKING:
+    from refimpl.meta import CUR
 
 SVD_METHODS = ("exact", "randomized")
 """The values of the ``svd`` option: the exact (deterministic) or the randomized route."""
@@ -53,7 +57,8 @@ def _top_singular_vectors(A, k, svd, seed):
     return r.U, _xp.mT(r.Vt)
 
 
-def leverage_scores(A, rank: int | None = None, *, svd: str = "exact", seed=None):
+def leverage_scores(A: ArrayT, rank: int | None = None, *, svd: str = "exact",
+                    seed: SeedLike = None) -> ArrayT:
     """Rank-``rank`` leverage scores of the rows of ``A`` (pass ``Aᵀ`` for the columns).
 
     Parameters
@@ -115,7 +120,7 @@ class InterpolativeDecomposition(NamedTuple):
     X: Any
     cols: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``C X``."""
         return self.C @ self.X
 
@@ -145,8 +150,8 @@ def _interpolation_matrix(R, perm, k, path):
     return X
 
 
-def interpolative_decomposition(A, rank: int, *, svd: str = "exact", oversample: int = 20,
-                                n_iter: int = 0, seed=None,
+def interpolative_decomposition(A: Array, rank: int, *, svd: str = "exact",
+                                oversample: int = 20, n_iter: int = 0, seed: SeedLike = None,
                                 backend: str = "auto") -> InterpolativeDecomposition:
     """Column interpolative decomposition ``A ≈ A[:, cols] X`` of rank ``rank``.
 
@@ -203,7 +208,7 @@ def interpolative_decomposition(A, rank: int, *, svd: str = "exact", oversample:
     return back(InterpolativeDecomposition(_xp.take_cols(A, cols), X, cols))
 
 
-def deim(V, *, tol: float | None = None):
+def deim(V: ArrayT, *, tol: float | None = None) -> ArrayT:
     """DEIM interpolation indices (k distinct rows) of a basis ``V`` (n×k, full column rank).
 
     Step ``j`` interpolates the ``j``-th column on the indices chosen so far and takes the
@@ -247,8 +252,8 @@ def deim(V, *, tol: float | None = None):
     return back(np.array(p))
 
 
-def cur(A, rank: int, *, select: str = "deim", u: str = "optimal", svd: str = "exact",
-        seed=None, backend: str = "auto"):
+def cur(A: Array, rank: int, *, select: str = "deim", u: str = "optimal", svd: str = "exact",
+        seed: SeedLike = None, backend: str = "auto") -> CUR:
     """CUR with rows and columns chosen by ``select``; U comes from :func:`refimpl.meta.cur`.
 
     Parameters
@@ -314,12 +319,13 @@ class NystromPSD(NamedTuple):
     U: Any
     lam: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``U diag(lam) Uᵀ``, positive semidefinite."""
         return (self.U * self.lam[..., None, :]) @ _xp.mT(self.U)
 
 
-def nystrom_psd(A, rank: int, *, Omega=None, seed=None, check_symmetric: bool = True,
+def nystrom_psd(A: Array, rank: int, *, Omega: Array | None = None, seed: SeedLike = None,
+                check_symmetric: bool = True,
                 backend: str = "auto") -> NystromPSD:
     """Randomized Nyström approximation of a symmetric PSD ``A`` (n×n) of rank ``rank``.
 
@@ -339,7 +345,7 @@ def nystrom_psd(A, rank: int, *, Omega=None, seed=None, check_symmetric: bool = 
     seed : int or numpy.random.Generator, optional
         Draws Ω (with NumPy, on every path).
     check_symmetric : bool
-        Refuse a non-symmetric ``A`` (:func:`refimpl._validation.check_symmetric`).
+        Refuse a non-symmetric ``A`` (``refimpl._validation.check_symmetric``).
     backend : {"auto", "numpy", "torch"}
         ``"numpy"``: NumPy/SciPy; ``"torch"``: any device, batched.
 

@@ -23,11 +23,13 @@ import math
 import numpy as np
 
 from refimpl import _xp
+from refimpl._typing import ArrayT
 from refimpl._validation import check_positive_int
-from refimpl.seeding import as_generator
+from refimpl.seeding import SeedLike, as_generator
 
 
-def gaussian_sketch(A, d: int, *, seed=None, backend: str = "auto"):
+def gaussian_sketch(A: ArrayT, d: int, *, seed: SeedLike = None,
+                    backend: str = "auto") -> ArrayT:
     r"""Gaussian sketch :math:`S A` with :math:`S_{ij} \sim \mathcal{N}(0, 1/d)`, ``S`` d×m.
 
     Parameters
@@ -84,7 +86,7 @@ def _fwht_torch(X):
     return X
 
 
-def fwht(X, *, backend: str = "auto"):
+def fwht(X: ArrayT, *, backend: str = "auto") -> ArrayT:
     r"""Unnormalised fast Walsh–Hadamard transform ``H X`` along the rows of ``X``.
 
     ``X`` has ``2^p`` rows; ``H`` is the Sylvester–Hadamard matrix with ±1 entries
@@ -123,7 +125,7 @@ def fwht(X, *, backend: str = "auto"):
     return back(_fwht_numpy(X))
 
 
-def srht(A, d: int, *, seed=None, backend: str = "auto"):
+def srht(A: ArrayT, d: int, *, seed: SeedLike = None, backend: str = "auto") -> ArrayT:
     r"""Subsampled randomized Hadamard transform :math:`\sqrt{1/d}\,R H D A` (``d`` rows).
 
     ``A`` is padded with zero rows to :math:`2^p \ge m`; ``d`` must not exceed :math:`2^p`.
@@ -175,7 +177,7 @@ def srht(A, d: int, *, seed=None, backend: str = "auto"):
     return back(out / math.sqrt(d))
 
 
-def countsketch(A, d: int, *, seed=None, backend: str = "auto"):
+def countsketch(A: ArrayT, d: int, *, seed: SeedLike = None, backend: str = "auto") -> ArrayT:
     r"""CountSketch :math:`S A`: row ``i`` of ``A`` times a random sign goes to bucket ``h(i)``.
 
     Parameters
@@ -207,7 +209,8 @@ def countsketch(A, d: int, *, seed=None, backend: str = "auto"):
 
         s = _xp.to_path(signs, path, like=A)
         out = torch.zeros((*A.shape[:-2], d, A.shape[-1]), dtype=A.dtype, device=A.device)
-        out.index_add_(-2, _xp.to_path(buckets, path, like=A), A * s[:, None])
+        out.index_add_(-2, _xp.to_path(buckets, path, like=A),  # type: ignore[arg-type]  # torch
+                       A * s[:, None])
     elif path == "numba":
         from refimpl.sketch._sketch_numba import countsketch_rows
 

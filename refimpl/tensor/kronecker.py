@@ -14,6 +14,7 @@ import math
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array, ArrayT
 from refimpl._validation import check_divides, check_positive_int, check_rank
 
 __all__ = ["KronSVD", "kron_shape", "kron_sum", "kron_svd"]
@@ -37,7 +38,7 @@ def kron_shape(n: int) -> tuple[int, int]:
     return a, n // a
 
 
-def kron_sum(A, B):
+def kron_sum(A: ArrayT, B: ArrayT) -> ArrayT:
     """``Σ_k A_k ⊗ B_k``.
 
     Parameters
@@ -52,7 +53,8 @@ def kron_sum(A, B):
     """
     m1, n1 = A.shape[1:]
     m2, n2 = B.shape[1:]
-    return _xp.einsum("kij,kab->iajb", A, B).reshape(m1 * m2, n1 * n2)
+    # reshape keeps the array kind, which mypy cannot map back to ArrayT
+    return _xp.einsum("kij,kab->iajb", A, B).reshape(m1 * m2, n1 * n2)  # type: ignore[return-value]
 
 
 class KronSVD(NamedTuple):
@@ -72,12 +74,12 @@ class KronSVD(NamedTuple):
     B: Any
     s: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """``Σ_k s_k A_k ⊗ B_k`` ((m1·m2)×(n1·n2))."""
         return kron_sum(self.s[:, None, None] * self.A, self.B)
 
 
-def kron_svd(W, m1: int, n1: int, rank: int | None = None, *,
+def kron_svd(W: Array, m1: int, n1: int, rank: int | None = None, *,
              backend: str = "auto") -> KronSVD:
     """Nearest sums of Kronecker products (Van Loan & Pitsianis).
 

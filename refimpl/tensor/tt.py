@@ -15,9 +15,11 @@ balanced factors. Used by DoTA (:mod:`refimpl.lora.dota`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_positive_int
 
 __all__ = ["MPO", "mpo_decompose", "mpo_modes"]
@@ -34,7 +36,7 @@ class MPO(NamedTuple):
 
     cores: tuple[Any, ...]
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """The d_out×d_in matrix of the cores (``W`` itself at full bond)."""
         t = self.cores[0]  # (1, O, I, χ)
         for c in self.cores[1:]:
@@ -83,13 +85,14 @@ def mpo_modes(d: int, n: int) -> tuple[int, ...]:
     return tuple(sorted(modes, reverse=True))
 
 
-def _modes(modes, name: str) -> tuple[int, ...]:
+def _modes(modes: Sequence[int], name: str) -> tuple[int, ...]:
     if isinstance(modes, str) or not hasattr(modes, "__iter__"):
         raise TypeError(f"{name} must be a sequence of positive integers; got {modes!r}")
     return tuple(check_positive_int(m, f"{name}[{k}]") for k, m in enumerate(modes))
 
 
-def mpo_decompose(W, out_modes, in_modes, bond: int | None = None, *,
+def mpo_decompose(W: Array, out_modes: Sequence[int], in_modes: Sequence[int],
+                  bond: int | None = None, *,
                   backend: str = "auto") -> MPO:
     """TT-SVD of a matrix into MPO cores with bond dimensions at most ``bond``.
 

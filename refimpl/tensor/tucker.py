@@ -10,9 +10,11 @@ unfoldings, and ``G_l = Uᵀ X_l V``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from refimpl import _xp
+from refimpl._typing import Array
 from refimpl._validation import check_rank
 
 __all__ = ["Tucker2", "tucker2"]
@@ -35,12 +37,12 @@ class Tucker2(NamedTuple):
     core: Any
     V: Any
 
-    def reconstruct(self):
+    def reconstruct(self) -> Array:
         """The stack ``U core[l] Vᵀ`` (L×m×n)."""
         return self.U @ self.core @ _xp.mT(self.V)
 
 
-def tucker2(X, rank, *, backend: str = "auto") -> Tucker2:
+def tucker2(X: Array, rank: int | Sequence[int], *, backend: str = "auto") -> Tucker2:
     """Tucker-2 approximation of a stack of matrices by the truncated higher-order SVD.
 
     The error obeys ``‖X − X̂‖_F² ≤ Σ_{i>r1} σ_i(X₍₁₎)² + Σ_{j>r2} σ_j(X₍₂₎)²`` over the
@@ -73,7 +75,7 @@ def tucker2(X, rank, *, backend: str = "auto") -> Tucker2:
     X, _, back = _xp.prepare(X, "X", backend=backend, ndim=3, batch=False)
     L, m, n = X.shape
     pair = isinstance(rank, tuple | list) and len(rank) == 2
-    r1, r2 = rank if pair else (rank, rank)
+    r1, r2 = rank if pair else (rank, rank)  # type: ignore[misc]  # pair: rank holds two
     r1 = check_rank(r1, "rank[0]" if pair else "rank", min(m, L * n), what="min(m, L·n)")
     r2 = check_rank(r2, "rank[1]" if pair else "rank", min(n, L * m), what="min(n, L·m)")
     X = _xp.linalg_float(X)
