@@ -18,7 +18,8 @@ from tools import build_pages as bp
 
 def test_generated_coverage_lists_every_core_and_context_paper_once(tmp_path):
     pages = bp.build(ROOT, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*bp.PAGES, bp.FIGURES])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*bp.PAGES, bp.FIGURES,
+                                                                 bp.api_pages.API])
     coverage = pages["coverage.md"]
     for pid, row in PAPERS.items():
         count = len(re.findall(rf"\b(core|context) paper {pid}\b", coverage))

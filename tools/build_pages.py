@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout without install
 
 from refimpl.backend import KERNEL_ENV_VARS  # noqa: E402
 from refimpl.reporting import STATUSES as CLAIM_STATUSES  # noqa: E402
+from tools import api_pages  # noqa: E402
 
 GENERATED = Path("book") / "generated"
 
@@ -1520,11 +1521,14 @@ def build(root: Path = ROOT, out_dir: Path | None = None) -> dict[str, str]:
     data = load(root)
     pages = {name: render(data) for name, render in PAGES.items()}
     pages.update(benchmark_figures(data))
+    first = {n: ch.pages[0] for n, ch in data.chapters.items() if ch.status == "written"}
+    pages.update(api_pages.build(root, toc_order(root), first))
     if out_dir is not None:
         out_dir = Path(out_dir)
         (out_dir / FIGURES).mkdir(parents=True, exist_ok=True)
         for name, text in pages.items():
             path = out_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 path.write_text(text, encoding="utf-8", newline="\n")
         for old in sorted((out_dir / FIGURES).glob("*.svg")):
