@@ -366,7 +366,8 @@ def test_registry_covers_every_public_decomposition():
         "sketch.update_truncated_svd", "tensor.kron_shape", "tensor.mpo_modes",
         "tensor.kron_sum",
         # adapters: layers, model surgery, quantizers and merging of several deltas
-        "lora.adapter_layers", "lora.allocate_bits",
+        "lora.adapter_layers", "lora.allocate_bits", "lora.save_peft_adapter",
+        "lora.load_peft_adapter",
         "lora.clover_wrap", "lora.dora_norm_dense", "lora.dora_norm_factored",
         "lora.energy_rank", "lora.input_covariances",
         "lora.load_adapter", "lora.merge", "lora.nf_codebook", "lora.nf_quantize",

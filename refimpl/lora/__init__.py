@@ -11,7 +11,7 @@ which freezes every parameter of ``model`` and replaces each ``torch.nn.Linear``
 ``target_modules``) by the method's layer (``LoRALinear``, ``LoRAConv2d``, ``DoRALinear``,
 ``VeRALinear``, ..., all subclasses of :class:`AdapterLayer`, holding the original module as
 ``.base``). Every configuration derives from :class:`AdapterConfig`; its ``builders()`` is the
-one statement of the module kinds it adapts (see :mod:`refimpl.lora._core` for the protocol).
+one statement of the module kinds it adapts (see ``refimpl.lora._core`` for the protocol).
 Then
 
 - ``merge(model)`` / ``unmerge(model)`` (and ``layer.merge()``, ``layer.unmerge()``): fold the
@@ -22,12 +22,15 @@ Then
 - ``trainable_parameters(model)``: the count, equal to each method's formula;
 - ``input_covariances(model, target, batches)``: calibration covariances for CorDA, passed as
   ``LoRAConfig(init="corda_ipm", covariances=...)``.
+- ``save_peft_adapter(model, directory)`` / ``load_peft_adapter(model, directory)``
+  (:mod:`refimpl.lora.peft_io`): LoRA, rsLoRA, DoRA, VeRA and the residual initialisations in
+  Hugging Face PEFT's adapter-directory format, both ways.
 
 Base weights change only through ``merge`` or a method's documented residual (PiSSA, MiLoRA,
 OLoRA, CorDA, NLoRA/IntTune, SVFit, SoKA, DoTA, RiemannLoRA replace ``W`` by ``W − ΔW₀`` so
 that the output is unchanged at step 0; LQ-LoRA replaces it by its quantized part).
 
-Modules: :mod:`~refimpl.lora._core` (the protocol), :mod:`~refimpl.lora.model` (``wrap``,
+Modules: ``refimpl.lora._core`` (the protocol), :mod:`~refimpl.lora.model` (``wrap``,
 merging, counting, saving, loading, calibration), :mod:`~refimpl.lora.lora` (LoRA, rsLoRA,
 PiSSA, MiLoRA, OLoRA, CorDA, SLoRA, NLoRA, IntTune), :mod:`~refimpl.lora.factors` (their
 initial factors from the pretrained weight), :mod:`~refimpl.lora.dora` (DoRA with the
@@ -98,6 +101,7 @@ from refimpl.lora.model import (
     unmerge,
     wrap,
 )
+from refimpl.lora.peft_io import load_peft_adapter, save_peft_adapter
 from refimpl.lora.riemann import RiemannLoRAConfig, RiemannLoRALinear
 from refimpl.lora.shared import (
     BlockLoRAConfig,
@@ -178,6 +182,7 @@ __all__ = [
     "energy_rank",
     "input_covariances",
     "load_adapter",
+    "load_peft_adapter",
     "lq_decompose",
     "merge",
     "nf_codebook",
@@ -186,6 +191,7 @@ __all__ = [
     "olora_factors",
     "pissa_factors",
     "save_adapter",
+    "save_peft_adapter",
     "svft_pattern",
     "trainable_parameters",
     "uniform_quantize",
