@@ -1,5 +1,6 @@
 # Targets for the book and its package. The README's two commands are `make book` and `make test`.
-# Both create .venv on first use and reuse it afterwards (re-installing only when pyproject.toml changes).
+# Both create .venv on first use and reuse it afterwards (re-installing only when pyproject.toml
+# or the version changes).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,7 +25,7 @@ NBVAL = $(PY) -m pytest --nbval-lax --nbval-sanitize-with tools/nbval_sanitize.c
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml refimpl/_version.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || \
@@ -48,8 +49,11 @@ book: notebooks pages
 	$(PY) tools/check_offline.py _build/html
 	@echo "The book: $(CURDIR)/_build/html/index.html"
 
+# ruff over the tree; mypy over refimpl/ with pyproject.toml's [tool.mypy] (tests/test_typing.py
+# runs it too, so that `pytest` alone checks the types).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
 
 # Unit, property and peer tests; nbval re-executes every notebook; then a strict build of the
 # book from the committed outputs (broken references, citations or labels fail it), and every

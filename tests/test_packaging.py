@@ -24,7 +24,7 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parent.parent
 
 # PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"torch": "pytorch"}
+CONDA_NAMES = {"torch": "pytorch", "build": "python-build"}
 # Entries of environment.yml that are not dependencies of refimpl.
 CONDA_ONLY = {"python", "pip"}
 
@@ -140,3 +140,84 @@ def test_version_is_pep440_and_matches_metadata():
         f"installed metadata says {installed}, refimpl.__version__ says "
         f"{refimpl.__version__}; reinstall with pip install -e ."
     )
+
+
+# --- one version: refimpl/_version.py, the installed and built metadata, CHANGELOG.md ----------
+# Keep a Changelog headings: "## [Unreleased]" first, then "## [X.Y.Z] - YYYY-MM-DD", newest
+# first; each release has "### Added" / "### Changed" / ... subsections.
+
+CHANGELOG_SECTIONS = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+def changelog_releases() -> list[dict]:
+    """CHANGELOG.md's version headings in file order: version, date and subsection names."""
+    import re
+
+    heading = re.compile(r"## \[(?P<version>[^\]]+)\](?: - (?P<date>\S+))?")
+    releases: list[dict] = []
+    for line in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## ["):
+            match = heading.fullmatch(line.strip())
+            assert match, f"CHANGELOG.md: heading {line!r} is not '## [X.Y.Z] - YYYY-MM-DD'"
+            releases.append({**match.groupdict(), "sections": []})
+        elif line.startswith("### ") and releases:
+            releases[-1]["sections"].append(line[4:].strip())
+    return releases
+
+
+def test_changelog_follows_keep_a_changelog_and_semver():
+    import datetime
+    import re
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## Versioning policy" in text.partition("\n## [")[0], (
+        "CHANGELOG.md states the versioning policy before the first version")
+    releases = changelog_releases()
+    assert releases[0]["version"] == "Unreleased" and releases[0]["date"] is None
+    released = releases[1:]
+    assert released, "CHANGELOG.md has no released version"
+    semver = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+    for rel in released:
+        assert semver.fullmatch(rel["version"]), f"{rel['version']} is not X.Y.Z"
+        assert rel["date"], f"[{rel['version']}] has no date"
+        datetime.date.fromisoformat(rel["date"])  # raises on a malformed date
+        assert rel["sections"], f"[{rel['version']}] has no Added/Changed/... subsection"
+        unknown = set(rel["sections"]) - CHANGELOG_SECTIONS
+        assert not unknown, f"[{rel['version']}]: subsections {unknown} are not Keep a Changelog's"
+    versions = [Version(r["version"]) for r in released]
+    assert versions == sorted(versions, reverse=True) and len(set(versions)) == len(versions), (
+        f"CHANGELOG.md versions are not strictly newest first: {[str(v) for v in versions]}")
+    dates = [r["date"] for r in released]
+    assert dates == sorted(dates, reverse=True), f"release dates are not newest first: {dates}"
+
+
+def test_version_is_the_newest_changelog_release():
+    import refimpl
+
+    newest = changelog_releases()[1]["version"]
+    assert newest == refimpl.__version__, (
+        f"CHANGELOG.md's newest release is {newest}, refimpl.__version__ is "
+        f"{refimpl.__version__}: bump refimpl/_version.py with the changelog")
+
+
+def test_version_matches_the_built_wheel(tmp_path):
+    """``python -m build`` (sdist, then the wheel from it) writes the version into the wheel's
+    name and metadata. tests/install builds and installs it too; this only reads it."""
+    import email.parser
+    import zipfile
+
+    import refimpl
+
+    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(tmp_path), str(ROOT)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    wheels = list(tmp_path.glob("*.whl"))
+    assert len(wheels) == 1, f"python -m build wrote {sorted(p.name for p in tmp_path.iterdir())}"
+    name, version = wheels[0].name.split("-")[:2]
+    assert (name, version) == ("refimpl", refimpl.__version__), wheels[0].name
+    with zipfile.ZipFile(wheels[0]) as z:
+        metadata = email.parser.Parser().parsestr(
+            z.read(f"refimpl-{version}.dist-info/METADATA").decode("utf-8"))
+    assert metadata["Version"] == refimpl.__version__, (
+        f"the wheel's metadata says {metadata['Version']}, refimpl.__version__ "
+        f"{refimpl.__version__}")
