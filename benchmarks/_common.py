@@ -7,11 +7,25 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import statistics
 from pathlib import Path
 
+from refimpl.experiments import median_time
 from refimpl.experiments.probes import machine
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def alternate(ours, peer, repeats: int) -> tuple[float, float]:
+    """Median times of ``ours`` and ``peer``, measured in alternation after one warm-up each
+    (load on a shared machine then hits both alike)."""
+    ours()
+    peer()
+    t_ours, t_peer = [], []
+    for _ in range(repeats):
+        t_ours.append(median_time(ours, repeats=1, warmup=0))
+        t_peer.append(median_time(peer, repeats=1, warmup=0))
+    return statistics.median(t_ours), statistics.median(t_peer)
 
 
 def write_result(name: str, *, title: str, description: str, ours: str, peer: str,

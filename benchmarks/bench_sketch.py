@@ -16,25 +16,11 @@ multi-threaded BLAS under contention made repeated timings vary five-fold.
 
 from __future__ import annotations
 
-import statistics
-
 import numpy as np
 
-from benchmarks._common import write_result
-from refimpl.experiments import median_time
+from benchmarks._common import alternate, write_result
 from refimpl.matrices import matrix_with_spectrum
 from refimpl.sketch import interpolative_decomposition, randomized_svd
-
-
-def _alternate(ours, peer, repeats):
-    """Median times of ``ours`` and ``peer``, measured in alternation after one warm-up each."""
-    ours()
-    peer()
-    t_ours, t_peer = [], []
-    for _ in range(repeats):
-        t_ours.append(median_time(ours, repeats=1, warmup=0))
-        t_peer.append(median_time(peer, repeats=1, warmup=0))
-    return statistics.median(t_ours), statistics.median(t_peer)
 
 
 def bench_rsvd(m=4000, n=2000, k=50, repeats=3):
@@ -57,7 +43,7 @@ def bench_rsvd(m=4000, n=2000, k=50, repeats=3):
             def peer(q=q, seed=0):
                 return sk_rsvd(A, k, n_oversamples=10, n_iter=q, random_state=seed)
 
-            t_o, t_p = _alternate(ours, peer, repeats)
+            t_o, t_p = alternate(ours, peer, repeats)
             errs_o = [rel(*ours(seed=sd)[:3]) for sd in range(3)]
             errs_p = [rel(*peer(seed=sd)) for sd in range(3)]
             label = "float64" if sketch is None else "float32 power iteration"
@@ -92,7 +78,7 @@ def bench_id(m=2000, n=1000, k=50, repeats=3):
         def peer(rand=rand):
             return sli.interp_decomp(A, k, rand=rand, rng=np.random.default_rng(0))
 
-        t_o, t_p = _alternate(ours, peer, repeats)
+        t_o, t_p = alternate(ours, peer, repeats)
         e_o = float(np.mean([np.linalg.norm(A - interpolative_decomposition(
             A, k, svd=svd, seed=sd).reconstruct()) / opt for sd in range(3)]))
         e_p = float(np.mean([err_peer(*sli.interp_decomp(A, k, rand=rand,

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 
-from refimpl import linalg, lora, meta, sketch, tensor
+from refimpl import linalg, lora, meta, nonneg, sketch, tensor
 
 M, N, R = 9, 7, 3  # the test matrix is M×N of rank exactly R
 
@@ -77,6 +77,11 @@ def tucker_input(rng, L=5, m=4, n=3, r=2):
     """A stack of L m×n slices ``U C_l Vᵀ`` with shared rank-r factors."""
     U, V = rng.standard_normal((m, r)), rng.standard_normal((n, r))
     return np.einsum("ia,lab,jb->lij", U, rng.standard_normal((L, r, r)), V)
+
+
+def nonneg_low_rank(rng, m=M, n=N, r=R):
+    """A nonnegative m×n matrix of rank exactly r (for NMF)."""
+    return rng.random((m, r)) @ rng.random((r, n))
 
 
 def kron_input(rng):
@@ -205,6 +210,21 @@ REGISTRY = [
          make=lambda rng: general(rng, 8, 7), rank=None, arg="L"),
     Case("tensor.tucker2", lambda A, r: tensor.tucker2(A, r), make=tucker_input, rank=2,
          arg="X"),
+    # chapter 04: nonnegative factorizations (iterative: reconstruct() is not exact)
+    Case("nonneg.nmf", lambda A, r: nonneg.nmf(A, r, max_iter=20), make=nonneg_low_rank,
+         arg="X", exact=False),
+    Case("nonneg.nmf[mu-kl]", lambda A, r: nonneg.nmf(A, r, method="mu", loss="kl",
+                                                      max_iter=20),
+         make=nonneg_low_rank, arg="X", exact=False),
+    Case("nonneg.nndsvd", lambda A, r: nonneg.nndsvd(A, r), make=nonneg_low_rank, arg="X",
+         exact=False),
+    Case("nonneg.semi_nmf", lambda A, r: nonneg.semi_nmf(A, r, max_iter=20), arg="X",
+         exact=False),
+    Case("nonneg.nbmf", lambda A, r: nonneg.nbmf(A, r, max_iter=10, seed=0),
+         make=nonneg_low_rank, arg="V", exact=False),
+    Case("nonneg.structured_sparse_nmf",
+         lambda A, r: nonneg.structured_sparse_nmf(A, r, lambda_graph=0.0, max_iter=20),
+         make=nonneg_low_rank, arg="X", exact=False),
 ]
 
 IDS = [c.name for c in REGISTRY]
@@ -368,6 +388,9 @@ def test_registry_covers_every_public_decomposition():
         # adapters: layers, model surgery, quantizers and merging of several deltas
         "lora.adapter_layers", "lora.allocate_bits", "lora.save_peft_adapter",
         "lora.load_peft_adapter",
+        # unmixing: a scene generator, a pixel graph and the metrics of two factorizations
+        "nonneg.synthetic_unmixing", "nonneg.pixel_graph", "nonneg.match_endmembers",
+        "nonneg.sad", "nonneg.abundance_rmse", "nonneg.normalize_abundances",
         "lora.clover_wrap", "lora.dora_norm_dense", "lora.dora_norm_factored",
         "lora.energy_rank", "lora.input_covariances",
         "lora.load_adapter", "lora.merge", "lora.nf_codebook", "lora.nf_quantize",
@@ -375,7 +398,7 @@ def test_registry_covers_every_public_decomposition():
         "lora.uniform_quantize", "lora.unmerge", "lora.wrap",
     }
     registered = {c.name.split("[")[0] for c in REGISTRY}
-    for sub in (meta, linalg, sketch, tensor, lora):
+    for sub in (meta, linalg, sketch, nonneg, tensor, lora):
         short = sub.__name__.split(".")[-1]
         for name in getattr(sub, "__all__", ()):
             obj = getattr(sub, name)
