@@ -165,6 +165,20 @@ CHAPTER_EXAMPLES = {
         err = np.linalg.norm(A - svd.reconstruct()) / np.linalg.norm(A)
         assert err < 1e-10, f"relative error {err:.1e} (bound 1e-10)"
         """,
+    "04_nonneg": """
+        # HALS fits an exact nonnegative rank-3 matrix with separable factors (an identity
+        # block in each, so the factorization is unique and the fit converges).
+        import numpy as np
+        from refimpl import nonneg
+        g = np.random.default_rng(0)
+        W, H = g.random((30, 3)), g.random((3, 20))
+        W[:3], H[:, :3] = np.eye(3), np.eye(3)
+        X = W @ H
+        fit = nonneg.nmf(X, 3, max_iter=2000, tol=1e-14)
+        err = np.linalg.norm(X - fit.reconstruct()) / np.linalg.norm(X)
+        assert fit.W.min() >= 0 and fit.H.min() >= 0
+        assert err < 1e-8, f"relative error {err:.1e} (bound 1e-8)"
+        """,
     "06_tensor": """
         # A sum of two Kronecker products and a stack with exact Tucker-2 ranks (2, 3) are
         # recovered at those ranks.
