@@ -139,6 +139,13 @@ def check_choice(value: Any, name: str, choices: Iterable[T]) -> T:
     return value
 
 
+def check_nonnegative(x: Any, name: str) -> None:
+    """Refuse an array (NumPy or torch) with a negative entry, naming its smallest entry."""
+    low = float(x.min())
+    if low < 0:
+        raise ValueError(f"{name} must be nonnegative; its smallest entry is {low!r}")
+
+
 def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """A finite real number ``> 0`` (``>= 0`` with ``allow_zero``): tolerances, scales, rates."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

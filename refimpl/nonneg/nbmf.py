@@ -47,6 +47,7 @@ from refimpl import _xp
 from refimpl._typing import Array
 from refimpl._validation import (
     check_choice,
+    check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -260,8 +261,7 @@ def nbmf(V: Array, rank: int, *, mask: Array | None = None, alpha: float = 0.0,
     """
     V_in, _, back = _xp.prepare(V, "V", paths=("numpy",))
     Vn = np.asarray(V_in, dtype=np.float64)
-    if np.any(Vn < 0):
-        raise ValueError(f"V must be nonnegative; its smallest entry is {Vn.min():.3g}")
+    check_nonnegative(Vn, "V")
     m, n = Vn.shape
     k = check_rank(rank, "rank", min(m, n))
     M = np.ones_like(Vn) if mask is None else _check_mask(mask, (m, n))

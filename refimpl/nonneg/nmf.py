@@ -40,6 +40,7 @@ from refimpl._typing import Array, SeedLike
 from refimpl._validation import (
     check_array,
     check_choice,
+    check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -156,12 +157,6 @@ def _to_float(A: Any) -> Any:
     return A if is_torch_tensor(A) else A.astype(np.float64, copy=False)
 
 
-def _check_nonnegative(A: Any, name: str) -> None:
-    low = float(A.min())
-    if low < 0:
-        raise ValueError(f"{name} must be nonnegative; its smallest entry is {low!r}")
-
-
 def _weights(weights: object, X: Any, like: Array, path: str) -> Any:
     """Checked per-entry weights on ``X``'s path, or ``None``."""
     if weights is None:
@@ -172,7 +167,7 @@ def _weights(weights: object, X: Any, like: Array, path: str) -> Any:
         raise ValueError(f"weights must have the shape of X {tuple(X.shape)}; got "
                          f"{tuple(M.shape)}")
     M = _to_float(_xp.to_path(M, path, like=X))
-    _check_nonnegative(M, "weights")
+    check_nonnegative(M, "weights")
     for axis, what in ((1, "row"), (0, "column")):
         empty = (M.sum(axis) == 0) if not is_torch_tensor(M) else (M.sum(dim=axis) == 0)
         if bool(empty.any()):
@@ -236,7 +231,7 @@ def nndsvd(X: Array, rank: int, *, variant: str = "nndsvd", seed: SeedLike = Non
     k = check_rank(rank, "rank", min(X.shape))
     variant = check_choice(variant, "variant", ("nndsvd", "nndsvda", "nndsvdar"))
     svd = check_choice(svd, "svd", ("exact", "randomized"))
-    _check_nonnegative(X, "X")
+    check_nonnegative(X, "X")
     return back(_nndsvd(_to_float(X), k, variant, seed, svd))
 
 
@@ -406,7 +401,7 @@ def nmf(X: Array, rank: int, *, method: str = "hals", loss: str = "frobenius",
     max_iter = check_nonnegative_int(max_iter, "max_iter")
     tol = check_positive(tol, "tol", allow_zero=True)
     inner = check_positive_int(inner, "inner")
-    _check_nonnegative(X, "X")
+    check_nonnegative(X, "X")
     M = _weights(weights, X, X_in, path)
     if inner > 1 and (method != "hals" or M is not None):
         raise ValueError(f"inner > 1 (accelerated HALS) applies to unweighted HALS only; got "
@@ -447,7 +442,7 @@ def _factor(F: object, name: str, shape: tuple[int, int], X: Any, like: Array,
     if tuple(F.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}; got {tuple(F.shape)}")
     F = _to_float(_xp.to_path(F, path, like=X))
-    _check_nonnegative(F, name)
+    check_nonnegative(F, name)
     return F.clone() if is_torch_tensor(F) else np.array(F, dtype=np.float64, copy=True)
 
 

@@ -43,6 +43,7 @@ from refimpl import _xp
 from refimpl._typing import Array, SparseMatrix
 from refimpl._validation import (
     check_array,
+    check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -256,8 +257,7 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
 
     X_in, _, back = _xp.prepare(X, "X", paths=("numpy",))
     Xn = np.asarray(X_in, dtype=np.float64)
-    if np.any(Xn < 0):
-        raise ValueError(f"X must be nonnegative; its smallest entry is {Xn.min():.3g}")
+    check_nonnegative(Xn, "X")
     bands, n = Xn.shape
     r = check_rank(rank, "rank", min(bands, n))
     l1 = check_positive(lambda_l1, "lambda_l1", allow_zero=True)
