@@ -10,6 +10,7 @@ Subpackages (imported on first attribute access, e.g. ``refimpl.meta``):
 - ``refimpl.linalg``    -- chapter 02, classical decompositions
 - ``refimpl.sketch``    -- chapter 03, randomized and sketching methods
 - ``refimpl.nonneg``    -- chapter 04, nonnegative factorizations (NMF, semi-NMF, NNDSVD)
+- ``refimpl.completion`` -- chapter 05, completion, recommenders and embeddings
 - ``refimpl.tensor``    -- chapter 06, tensor decompositions (TT/MPO, Kronecker, Tucker-2)
 - ``refimpl.lora``      -- chapter 09, LoRA and its variants
 - ``refimpl.optim``     -- chapter 10, optimizers (Riemannian SGD)
@@ -27,8 +28,8 @@ from refimpl._version import __version__
 from refimpl.backend import default_device, resolve_backend
 from refimpl.seeding import as_generator, seed_everything
 
-_SUBPACKAGES = ("attention", "experiments", "linalg", "lora", "matrices", "meta", "nonneg",
-                "optim", "reporting", "sketch", "tensor")
+_SUBPACKAGES = ("attention", "completion", "experiments", "linalg", "lora", "matrices", "meta",
+                "nonneg", "optim", "reporting", "sketch", "tensor")
 
 __all__ = [
     "__version__",

