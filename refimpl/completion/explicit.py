@@ -53,6 +53,7 @@ import numpy as np
 from refimpl._typing import ArrayLike, NDArray, SeedLike
 from refimpl._validation import (
     check_array,
+    check_choice,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -138,6 +139,22 @@ def _counts(data: Interactions) -> tuple[NDArray[np.float64], NDArray[np.float64
             np.bincount(data.items, minlength=data.n_items).astype(np.float64))
 
 
+def _spectral_start(data: Interactions, k: int, centre: bool) -> NDArray[np.float64]:
+    """``V_k Σ_k^{1/2}`` of the zero-filled observations (centred when ``centre``) / density."""
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    values = data.values - data.values.mean() if centre else data.values
+    Y = scipy.sparse.csr_matrix((values, (data.users, data.items)), shape=data.shape)
+    Y = Y * (data.n_users * data.n_items / data.nnz)
+    if k < min(data.shape) - 1:
+        _, s, Vt = scipy.sparse.linalg.svds(Y, k, random_state=0)
+    else:  # svds needs k < min(m, n); small problems take the dense SVD
+        _, s, Vt = np.linalg.svd(Y.toarray(), full_matrices=False)
+        s, Vt = s[:k], Vt[:k]
+    return np.ascontiguousarray(Vt.T * np.sqrt(s))
+
+
 def objective(model: MF, R: Any, reg: float, weighted_reg: bool = False) -> float:
     r"""The regularised squared error that :func:`als` decreases.
 
@@ -184,21 +201,21 @@ def objective(model: MF, R: Any, reg: float, weighted_reg: bool = False) -> floa
 @overload
 def als(R: Any, rank: int, *, reg: float = ..., biases: bool = ..., max_iter: int = ...,
         tol: float = ..., cg_steps: int | None = ..., weighted_reg: bool = ...,
-        Q0: ArrayLike | None = ..., seed: SeedLike = ...,
+        Q0: ArrayLike | None = ..., init: str = ..., seed: SeedLike = ...,
         return_info: Literal[False] = ...) -> MF: ...
 @overload
 def als(R: Any, rank: int, *, reg: float = ..., biases: bool = ..., max_iter: int = ...,
         tol: float = ..., cg_steps: int | None = ..., weighted_reg: bool = ...,
-        Q0: ArrayLike | None = ..., seed: SeedLike = ...,
+        Q0: ArrayLike | None = ..., init: str = ..., seed: SeedLike = ...,
         return_info: Literal[True]) -> tuple[MF, Info]: ...
 @overload
 def als(R: Any, rank: int, *, reg: float = ..., biases: bool = ..., max_iter: int = ...,
         tol: float = ..., cg_steps: int | None = ..., weighted_reg: bool = ...,
-        Q0: ArrayLike | None = ..., seed: SeedLike = ...,
+        Q0: ArrayLike | None = ..., init: str = ..., seed: SeedLike = ...,
         return_info: bool) -> MF | tuple[MF, Info]: ...
 def als(R: Any, rank: int, *, reg: float = 0.1, biases: bool = False, max_iter: int = 15,
         tol: float = 1e-4, cg_steps: int | None = None, weighted_reg: bool = False,
-        Q0: ArrayLike | None = None, seed: SeedLike = None,
+        Q0: ArrayLike | None = None, init: str = "random", seed: SeedLike = None,
         return_info: bool = False) -> MF | tuple[MF, Info]:
     r"""Alternating least squares over the observed entries (explicit feedback).
 
@@ -248,8 +265,16 @@ def als(R: Any, rank: int, *, reg: float = 0.1, biases: bool = False, max_iter: 
     weighted_reg : bool
         ALS-WR: the ridge weight of a row is :math:`\lambda n_r` (its observation count).
     Q0 : (n_items, rank) array, optional
-        Initial item factors; default ``ALS_INIT_STD`` times standard normal draws from
-        ``seed``. The user factors start at zero and the biases at zero.
+        Initial item factors (overrides ``init``). The user factors start at zero and the
+        biases at zero.
+    init : {"random", "svd"}
+        Without ``Q0``: ``"random"``, ``ALS_INIT_STD`` times standard normal draws from
+        ``seed``; ``"svd"``, the spectral start of the completion theory,
+        :math:`Q_0 = V_k \Sigma_k^{1/2}` from the leading ``rank`` singular triplets of the
+        zero-filled observed matrix (minus the mean rating when ``biases``) divided by the
+        fraction observed (a sparse truncated SVD; deterministic up to signs). From a random
+        start ALS can stall at a spurious stationary point (rarely, on small matrices); the
+        spectral start avoids that in the regime where completion is possible.
     seed : int, numpy.random.Generator or None
         Seed of the initial item factors.
     return_info : bool
@@ -266,8 +291,8 @@ def als(R: Any, rank: int, *, reg: float = 0.1, biases: bool = False, max_iter: 
     TypeError
         If ``R`` is not Interactions or a sparse matrix, or an integer argument is not one.
     ValueError
-        If ``R`` is empty or not finite, ``rank`` is out of range, ``reg`` is negative, or
-        ``Q0`` has the wrong shape.
+        If ``R`` is empty or not finite, ``rank`` is out of range, ``reg`` is negative,
+        ``init`` is unknown, or ``Q0`` has the wrong shape.
     """
     from refimpl.completion._explicit_numba import cg_rows, ridge_rows
 
@@ -279,10 +304,13 @@ def als(R: Any, rank: int, *, reg: float = 0.1, biases: bool = False, max_iter: 
     tol = check_positive(tol, "tol", allow_zero=True)
     steps = None if cg_steps is None else check_positive_int(cg_steps, "cg_steps")
 
-    if Q0 is None:
-        Q = ALS_INIT_STD * as_generator(seed).standard_normal((n, k))
-    else:
+    init = check_choice(init, "init", ("random", "svd"))
+    if Q0 is not None:
         Q = _check_init(Q0, "Q0", (n, k))
+    elif init == "svd":
+        Q = _spectral_start(data, k, biases)
+    else:
+        Q = ALS_INIT_STD * as_generator(seed).standard_normal((n, k))
     d = k + 1 if biases else k
     # the factors live in augmented arrays: [P | b] and [Q | c] (the last column unused
     # without biases, so that d == k there)

@@ -451,3 +451,24 @@ def test_als_user_and_item_without_observations(kw):
     sgd = sgd_mf(R, 2, n_epochs=3, seed=0)
     assert np.all(sgd.item_bias[3] == 0)
     assert np.all(np.isfinite(soft_impute(R, 0.5).reconstruct()))
+
+
+def test_spectral_start_avoids_the_stall_of_a_random_one():
+    # a planted rank-2 matrix, 60% observed, where the random start of seed 0 stalls at a
+    # spurious stationary point (a plain NumPy ALS from the same start stalls there too)
+    g = np.random.default_rng(0)
+    full = g.standard_normal((40, 2)) @ g.standard_normal((2, 30))
+    seen = g.random((40, 30)) < 0.6
+    u, i = np.nonzero(seen)
+    R = Interactions(u, i, full[seen], 40, 30)
+
+    def error(model):
+        return np.abs(model.reconstruct() - full)[~seen].max() / np.abs(full).max()
+
+    stalled = als(R, 2, reg=1e-8, max_iter=200, tol=0, seed=0)
+    spectral = als(R, 2, reg=1e-8, max_iter=200, tol=0, init="svd")
+    assert error(stalled) > 1.0 and error(spectral) < 1e-6
+    with_bias = als(R, 2, reg=1e-8, max_iter=50, tol=0, init="svd", biases=True)
+    assert np.all(np.isfinite(with_bias.reconstruct()))
+    with pytest.raises(ValueError, match="init"):
+        als(R, 2, init="nndsvd")

@@ -180,9 +180,9 @@ CHAPTER_EXAMPLES = {
         assert err < 1e-8, f"relative error {err:.1e} (bound 1e-8)"
         """,
     "05_completion": """
-        # ALS completes a planted rank-2 matrix from 60% of its entries, started (as the theory
-        # does) from the SVD of the rescaled zero-filled matrix: the Numba row solves, compiled
-        # here from the installed package. A seen item is never recommended.
+        # ALS completes a planted rank-2 matrix from 60% of its entries, from the spectral
+        # start (init="svd"): the Numba row solves, compiled here from the installed package.
+        # A seen item is never recommended.
         import numpy as np
         from refimpl import completion
         g = np.random.default_rng(0)
@@ -190,8 +190,7 @@ CHAPTER_EXAMPLES = {
         seen = g.random((40, 30)) < 0.6
         u, i = np.nonzero(seen)
         R = completion.Interactions(u, i, full[seen], 40, 30)
-        _, s, Vt = np.linalg.svd(R.csr().toarray() / seen.mean(), full_matrices=False)
-        fit = completion.als(R, 2, reg=1e-8, max_iter=200, tol=0, Q0=Vt[:2].T * np.sqrt(s[:2]))
+        fit = completion.als(R, 2, reg=1e-8, max_iter=200, tol=0, init="svd")
         err = np.abs(fit.reconstruct() - full)[~seen].max() / np.abs(full).max()
         top = fit.recommend([0], 5, exclude=R)[0]
         assert err < 1e-6, f"largest error on unobserved entries {err:.1e} (bound 1e-6)"
