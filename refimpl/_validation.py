@@ -139,6 +139,17 @@ def check_choice(value: Any, name: str, choices: Iterable[T]) -> T:
     return value
 
 
+def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype[Any]:
+    """A NumPy real floating dtype the compiled kernels take (float32 or float64); returns it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a NumPy dtype; got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be float32 or float64; got {dt}")
+    return dt
+
+
 def check_nonnegative(x: Any, name: str) -> None:
     """Refuse an array (NumPy or torch) with a negative entry, naming its smallest entry."""
     low = float(x.min())

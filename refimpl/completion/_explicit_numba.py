@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Reassociation lets LLVM vectorise the length-k loops; the SGD kernel stays strict (no
-# fastmath) so that its arithmetic is the plain sequential arithmetic of a reference loop.
+# Reassociation lets LLVM vectorise the length-k loops (the dot products of the row solves
+# and of the SGD step, and the SGD step's factor updates).
 FASTMATH = {"reassoc", "contract"}
 
 
@@ -196,34 +196,36 @@ def dot_obs(users, items, P, Q, out):
         out[t] = s
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def sgd_epoch(users, items, values, order, P, Q, bu, bi, mean, lr, reg, biased):
     """One SGD epoch over the observations ``order[0], order[1], ...`` (in place).
 
-    For each observation ``(u, i, r)``: ``e = r - (mean + bu[u] + bi[i] + P[u].Q[i])`` (the dot
-    product summed in factor order), then, if ``biased``, ``bu[u] += lr (e - reg bu[u])`` and
-    ``bi[i] += lr (e - reg bi[i])``, then for every factor ``f`` (with the values before this
-    step) ``P[u,f] += lr (e Q[i,f] - reg P[u,f])`` and ``Q[i,f] += lr (e P[u,f] - reg Q[i,f])``.
-    Returns the sum of the squared errors ``e`` (each measured just before its own update: the
-    running training error of the epoch, which costs no second pass).
+    For each observation ``(u, i, r)``: ``e = r - (mean + bu[u] + bi[i] + P[u].Q[i])``, then,
+    if ``biased``, ``bu[u] += lr (e - reg bu[u])`` and ``bi[i] += lr (e - reg bi[i])``, then for
+    every factor ``f`` (with the values before this step) ``P[u,f] += lr (e Q[i,f] - reg P[u,f])``
+    and ``Q[i,f] += lr (e P[u,f] - reg Q[i,f])``. The arithmetic is in the factors' dtype
+    (``mean``, ``lr`` and ``reg`` are given in it); the dot product is reassociated so that it
+    vectorises. Returns the sum of the squared errors ``e`` in float64 (each measured just
+    before its own update: the running training error of the epoch, which costs no second
+    pass).
     """
     k = P.shape[1]
     sse = 0.0
     for s in range(order.shape[0]):
         t = order[s]
-        u = users[t]
-        i = items[t]
-        dot = 0.0
-        for f in range(k):
-            dot += Q[i, f] * P[u, f]
-        err = values[t] - (mean + bu[u] + bi[i] + dot)
-        sse += err * err
+        pu = P[users[t]]
+        qi = Q[items[t]]
+        dot = pu[0] * qi[0]
+        for f in range(1, k):
+            dot += pu[f] * qi[f]
+        err = values[t] - (mean + bu[users[t]] + bi[items[t]] + dot)
+        sse += np.float64(err) * np.float64(err)
         if biased:
-            bu[u] += lr * (err - reg * bu[u])
-            bi[i] += lr * (err - reg * bi[i])
+            bu[users[t]] += lr * (err - reg * bu[users[t]])
+            bi[items[t]] += lr * (err - reg * bi[items[t]])
         for f in range(k):
-            puf = P[u, f]
-            qif = Q[i, f]
-            P[u, f] += lr * (err * qif - reg * puf)
-            Q[i, f] += lr * (err * puf - reg * qif)
+            puf = pu[f]
+            qif = qi[f]
+            pu[f] = puf + lr * (err * qif - reg * puf)
+            qi[f] = qif + lr * (err * puf - reg * qif)
     return sse

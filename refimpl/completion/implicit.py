@@ -68,6 +68,7 @@ import numpy as np
 from refimpl._typing import ArrayLike, DTypeLike, NDArray, SeedLike
 from refimpl._validation import (
     check_choice,
+    check_float_dtype,
     check_positive,
     check_positive_int,
     check_rank,
@@ -94,9 +95,6 @@ INIT_SCALE = 0.01
 
 # Rows per task of the multithreaded sweeps (a fixed split: results do not depend on it).
 _CHUNK_ROWS = 64
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -341,8 +339,7 @@ def implicit_als(R: Any, rank: int, *, reg: float = 0.01, alpha: float = 1.0,
     max_iter = check_positive_int(max_iter, "max_iter")
     cg_steps = check_positive_int(cg_steps, "cg_steps")
     threads = _check_threads(num_threads)
-    dt: Any = np.dtype(dtype)
-    check_choice(dt, "dtype", _DTYPES)
+    dt: Any = check_float_dtype(dtype)
     rng = as_generator(seed)
     P = (_initial(P0, (m, rank), dt, "P0") if P0 is not None
          else rng.random((m, rank), dtype=dt) * dt.type(INIT_SCALE))

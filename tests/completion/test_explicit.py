@@ -275,6 +275,23 @@ def test_sgd_info_and_determinism():
     assert mod.mean == pytest.approx(R.values.mean())
 
 
+def test_sgd_float32_follows_float64():
+    # the same draw and order in single precision: factors in float32, the fit within
+    # single-precision rounding of the double one after a few epochs
+    R = ratings(40, 30, 500, 12)
+    m64, i64 = sgd_mf(R, 4, lr=0.01, n_epochs=10, seed=3, return_info=True)
+    m32, i32 = sgd_mf(R, 4, lr=0.01, n_epochs=10, seed=3, dtype=np.float32, return_info=True)
+    assert m32.P.dtype == np.float32 and m32.Q.dtype == np.float32
+    assert m32.user_bias.dtype == np.float32
+    np.testing.assert_allclose(m32.P, m64.P, atol=1e-5)
+    np.testing.assert_allclose(m32.item_bias, m64.item_bias, atol=1e-5)
+    np.testing.assert_allclose(i32.errors, i64.errors, rtol=1e-5)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64; got int32"):
+        sgd_mf(R, 4, dtype=np.int32)
+    with pytest.raises(TypeError, match="dtype must be a NumPy dtype"):
+        sgd_mf(R, 4, dtype="not a dtype")
+
+
 def test_sgd_divergence_is_reported():
     R = ratings(10, 10, 60, 10)
     with np.errstate(all="ignore"):
