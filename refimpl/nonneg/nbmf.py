@@ -53,6 +53,7 @@ from refimpl._validation import (
     check_positive_int,
     check_rank,
 )
+from refimpl.nonneg.nmf import _relative_stop
 from refimpl.results import Info
 from refimpl.seeding import SeedLike, as_generator
 
@@ -230,7 +231,8 @@ def nbmf(V: Array, rank: int, *, mask: Array | None = None, alpha: float = 0.0,
         Iterations (one W step and one H step each), ``>= 0``.
     tol : float
         Stop when the objective's decrease over one iteration is at most ``tol`` times its
-        value (``>= 0``; with ``0`` it stops only once an iteration no longer decreases it).
+        previous value, or it reaches zero (``>= 0``; with ``0`` every one of the
+        ``max_iter`` iterations runs): the stopping rule of :func:`~refimpl.nonneg.nmf`.
     w_steps : int
         Projected-gradient steps per W step, ``>= 1``.
     anneal_sweeps : int
@@ -297,7 +299,7 @@ def nbmf(V: Array, rank: int, *, mask: Array | None = None, alpha: float = 0.0,
         else:
             H = _binary_step_anneal(Vn, M, W, H, anneal_sweeps, temps, rng)
         errors.append(_masked_objective(Vn, M, W, H, alpha))
-        if errors[-2] - errors[-1] <= tol * errors[-2]:
+        if _relative_stop(errors, tol):
             converged = True
             break
     result = back(NBMF(W, H))

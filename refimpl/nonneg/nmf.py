@@ -21,7 +21,8 @@ nonnegative :math:`X`, minimising, over the entries with weight :math:`M_{ij} \g
   early once a pass changes little: accelerated HALS (Gillis & Glineur, 2012).
   With weights the Gram shortcut no longer holds; the coordinate update is then
   :math:`w_{ij} = \max\!\big(0, \frac{\sum_l M_{il} R_{il} h_{jl}}{\sum_l M_{il} h_{jl}^2}\big)`
-  for the residual :math:`R = X - \sum_{r \ne j} w_r h_r` (an exact, slower loop).
+  for the residual :math:`R = X - \sum_{r \ne j} w_r h_r` (an exact loop that reads all of
+  :math:`M` and :math:`R` for every column; the Numba path keeps :math:`R` in place).
 - **Semi-NMF** (Ding, Li & Jordan, 2010): :math:`X \approx F G^\top` for :math:`X` of any
   sign, :math:`F` unconstrained, :math:`G \ge 0`.
 - **NNDSVD** (Boutsidis & Gallopoulos, 2008): the initial :math:`(W, H)` from the positive
@@ -359,9 +360,9 @@ def nmf(X: Array, rank: int, *, method: str = "hals", loss: str = "frobenius",
         Randomness of ``init="random"`` and ``"nndsvdar"``.
     backend : {"auto", "numpy", "numba", "torch"}
         ``"numpy"``: the reference, float64, the equations as written; ``"numba"``: HALS
-        sweeps in a compiled kernel (the Gram products by BLAS; MU and weighted HALS are the
-        NumPy code); ``"torch"``: any device, in the input's dtype. ``"auto"``: Numba for
-        NumPy input, torch for tensors.
+        sweeps in compiled kernels (unweighted: over Gram products formed by BLAS; weighted:
+        on the residual, kept in place; MU is the NumPy code); ``"torch"``: any device, in
+        the input's dtype. ``"auto"``: Numba for NumPy input, torch for tensors.
     return_info : bool
         Also return an :class:`refimpl.results.Info` whose ``errors`` are the loss after
         each iteration.
@@ -423,6 +424,8 @@ def nmf(X: Array, rank: int, *, method: str = "hals", loss: str = "frobenius",
             W, H, errors = _hals_numba(X, W, H, max_iter, tol, inner)
         else:
             W, H, errors = _hals(X, W, H, max_iter, tol, inner)
+    elif method == "hals" and path == "numba":
+        W, H, errors = _hals_weighted_numba(X, M, W, H, max_iter, tol)
     elif method == "hals":
         W, H, errors = _hals_weighted(X, M, W, H, max_iter, tol)
     else:
@@ -577,6 +580,24 @@ def _hals_weighted(X: Any, M: Any, W: Any, H: Any, max_iter: int,
             new = _floor(num / (den + ~safe), 0.0)  # den = 0 implies num = 0
             H[j, :] = new * safe + H[j, :] * ~safe
             E = R - W[:, j:j + 1] * H[j:j + 1, :]
+        errors.append(0.5 * float((M * E * E).sum()))
+        if _relative_stop(errors, tol):
+            break
+    return W, H, errors
+
+
+def _hals_weighted_numba(X: np.ndarray, M: np.ndarray, W: np.ndarray, H: np.ndarray,
+                         max_iter: int, tol: float) -> tuple[Any, Any, list[float]]:
+    """Weighted HALS with both half-steps compiled, the residual kept in place."""
+    from refimpl.nonneg._nmf_numba import weighted_hals_h, weighted_hals_w
+
+    W, H = np.ascontiguousarray(W), np.ascontiguousarray(H)
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    E = np.ascontiguousarray(X - W @ H)
+    errors = [_loss(X, W @ H, "frobenius", M)]
+    for _ in range(max_iter):
+        weighted_hals_w(E, M, W, H)
+        weighted_hals_h(E, M, W, H)
         errors.append(0.5 * float((M * E * E).sum()))
         if _relative_stop(errors, tol):
             break

@@ -49,6 +49,7 @@ from refimpl._validation import (
     check_positive_int,
     check_rank,
 )
+from refimpl.nonneg.nmf import _relative_stop
 from refimpl.results import Info
 from refimpl.seeding import SeedLike, as_generator
 
@@ -231,8 +232,9 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
     max_iter : int
         Iterations ``>= 0`` (one E and one A update each).
     tol : float
-        Stop when the objective's relative decrease over one iteration is at most ``tol``
-        (``>= 0``; with ``0`` it stops only once an iteration no longer decreases it).
+        Stop when the objective's relative decrease over one iteration is at most ``tol``,
+        or it reaches zero (``>= 0``; with ``0`` every one of the ``max_iter`` iterations
+        runs): the stopping rule of :func:`~refimpl.nonneg.nmf`.
     seed : int or numpy.random.Generator, optional
         Draws the random initial factors.
     return_info : bool
@@ -300,7 +302,7 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
     for _ in range(max_iter):
         E, A = _mu_step(Xn, E, A, G, deg, l1, lg, delta)
         errors.append(_objective(Xn, E, A, G, deg, l1, lg, delta))
-        if errors[-2] - errors[-1] <= tol * errors[-2]:
+        if _relative_stop(errors, tol):
             converged = True
             break
     result = back(Unmixing(E, A))

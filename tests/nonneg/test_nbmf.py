@@ -158,3 +158,15 @@ def test_predict_shape_mismatch():
     res = NBMF(np.ones((3, 2)), np.ones((2, 4)))
     with pytest.raises(ValueError, match="same shape"):
         res.predict(np.array([0, 1]), np.array([0]))
+
+
+def test_tol_zero_runs_every_iteration():
+    # nmf's stopping rule: tol = 0 never stops early, even once the objective stalls (an
+    # exact fit of a planted matrix stalls after a few iterations)
+    W, H = planted(12, 20, 2, 3)
+    res, info = nbmf(W @ H + 0.01, 2, seed=0, max_iter=40, tol=0.0, return_info=True)
+    assert info.n_iter == 40 and len(info.errors) == 41
+    stalled = np.flatnonzero(np.diff(info.errors) >= 0)
+    assert stalled.size > 0  # the old rule (stop once no decrease) would have stopped here
+    _, early = nbmf(W @ H + 0.01, 2, seed=0, max_iter=40, tol=1e-9, return_info=True)
+    assert early.n_iter < 40 and early.converged

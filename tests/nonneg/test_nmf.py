@@ -202,6 +202,18 @@ def test_numba_hals_matches_numpy():
     np.testing.assert_allclose(b.H, a.H, rtol=0, atol=1e-10 * np.abs(a.H).max())
 
 
+def test_numba_weighted_hals_matches_numpy():
+    X = positive(13, 40, 30)
+    M = np.random.default_rng(13).random(X.shape) * (np.random.default_rng(14).random(X.shape)
+                                                     > 0.3)  # weights, some entries missing
+    M[:, 0] = M[0, :] = 1.0
+    a, ia = nmf(X, 5, weights=M, max_iter=40, tol=0, backend="numpy", return_info=True)
+    b, ib = nmf(X, 5, weights=M, max_iter=40, tol=0, backend="numba", return_info=True)
+    np.testing.assert_allclose(b.W, a.W, rtol=0, atol=1e-10 * np.abs(a.W).max())
+    np.testing.assert_allclose(b.H, a.H, rtol=0, atol=1e-10 * np.abs(a.H).max())
+    np.testing.assert_allclose(ib.errors, ia.errors, rtol=1e-10)
+
+
 @pytest.mark.parametrize("method,loss,weighted", [
     ("hals", "frobenius", False), ("hals", "frobenius", True), ("mu", "frobenius", False),
     ("mu", "frobenius", True), ("mu", "kl", False), ("mu", "kl", True)])

@@ -186,3 +186,11 @@ def test_result_type():
     res = structured_sparse_nmf(s.X, 2, image_shape=(4, 4), max_iter=5, seed=0)
     assert isinstance(res, Unmixing)
     np.testing.assert_allclose(res.reconstruct(), res.E @ res.A)
+
+
+def test_tol_zero_runs_every_iteration():
+    # nmf's stopping rule: with tol = 0 all max_iter iterations run
+    s = synthetic_unmixing(20, 3, 8, 9, snr_db=20, seed=1)
+    _, info = structured_sparse_nmf(s.X, 3, image_shape=(8, 9), max_iter=25, tol=0.0,
+                                    seed=2, return_info=True)
+    assert info.n_iter == 25 and len(info.errors) == 26
