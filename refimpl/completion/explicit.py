@@ -46,6 +46,7 @@ return an :class:`~refimpl.completion.MF`,
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
@@ -665,6 +666,11 @@ def _soft_impute_run(obs: _Observed, reg: float, rank: int | None, max_iter: int
         if change <= tol:
             converged = True
             break
+    if not dense and s.size == r and s[-1] > 0:
+        warnings.warn(f"soft_impute: all rank={r} singular values stayed above the threshold "
+                      f"reg={reg:g}, so the rank cap binds and the fit is not the "
+                      f"nuclear-norm solution; raise rank (or reg)", RuntimeWarning,
+                      stacklevel=3)
     return (U, s, V), Info(len(errors), converged, tuple(errors))
 
 
@@ -720,8 +726,9 @@ def soft_impute(R: Any, reg: float, *, rank: int | None = None, max_iter: int = 
       triplets come from ARPACK (``scipy.sparse.linalg.svds``) on that matrix-vector product,
       ``O(|Omega| + (m + n) r)`` per product. Only ``r`` singular values are thresholded: the
       iteration is the rank-restricted Soft-Impute of the paper, which has the same fixed
-      point as the dense path whenever the solution's rank is below ``r`` (if all ``r``
-      shrunken values stay positive, raise ``rank``).
+      point as the dense path whenever the solution's rank is below ``r``. If all ``r``
+      shrunken values stay positive the cap binds: a ``RuntimeWarning`` says so (raise
+      ``rank``).
 
     The values are fitted as they are (no centering: subtract a mean or baselines first if
     wanted; the model's ``mean`` is 0).
@@ -758,6 +765,11 @@ def soft_impute(R: Any, reg: float, *, rank: int | None = None, max_iter: int = 
     ValueError
         If ``R`` is empty, not finite or has a repeated entry, ``reg`` is negative or
         ``rank`` is out of range.
+    Warns
+    -----
+    RuntimeWarning
+        If ``rank`` is given and every one of its ``rank`` singular values ends above the
+        threshold (the cap binds).
     """
     obs = _observed(R)
     reg = check_positive(reg, "reg", allow_zero=True)
@@ -812,6 +824,10 @@ def soft_impute_path(R: Any, regs: ArrayLike, *, rank: int | None = None, max_it
         If ``R`` is not Interactions or a sparse matrix.
     ValueError
         As :func:`soft_impute`, or if ``regs`` is empty.
+    Warns
+    -----
+    RuntimeWarning
+        As :func:`soft_impute`, for each threshold at which the rank cap binds.
     """
     obs = _observed(R)
     lams = np.asarray(regs, dtype=np.float64).ravel()
