@@ -49,7 +49,7 @@ from refimpl._validation import (
     check_positive_int,
     check_rank,
 )
-from refimpl.nonneg.nmf import _relative_stop
+from refimpl.nonneg.nmf import _floor, _relative_stop
 from refimpl.results import Info
 from refimpl.seeding import SeedLike, as_generator
 
@@ -164,34 +164,48 @@ def pixel_graph(X: Array, height: int, width: int, *, radius: int = 1,
     return G.tocsr()
 
 
-def _objective(X: np.ndarray, E: np.ndarray, A: np.ndarray, G: Any, deg: np.ndarray,
-               l1: float, lg: float, delta: float) -> float:
+def _objective(X: Any, E: Any, A: Any, G: Any, deg: Any, l1: float, lg: float,
+               delta: float) -> float:
+    """The objective, for NumPy arrays (``G`` SciPy sparse) or tensors (``G`` sparse COO)."""
     R = X - E @ A
-    f = 0.5 * float(np.sum(R * R)) + l1 * float(A.sum())
+    f = 0.5 * float((R * R).sum()) + l1 * float(A.sum())
     if lg:
         AL = A * deg[None, :] - (G @ A.T).T  # A L
-        f += 0.5 * lg * float(np.sum(A * AL))
+        f += 0.5 * lg * float((A * AL).sum())
     if delta:
-        s = 1.0 - A.sum(axis=0)
+        s = 1.0 - A.sum(0)
         f += 0.5 * delta * delta * float(s @ s)
     return f
 
 
-def _mu_step(X: np.ndarray, E: np.ndarray, A: np.ndarray, G: Any, deg: np.ndarray,
-             l1: float, lg: float, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """One E update, then one A update (see the module docstring)."""
-    E = E * (X @ A.T) / np.maximum(E @ (A @ A.T), _TINY)
+def _mu_step(X: Any, E: Any, A: Any, G: Any, deg: Any, l1: float, lg: float,
+             delta: float, tiny: float = _TINY) -> tuple[Any, Any]:
+    """One E update, then one A update (see the module docstring); either array kind
+    (``tiny``: the floor of the denominators, the smallest normal number of the dtype)."""
+    E = E * (X @ A.T) / _floor(E @ (A @ A.T), tiny)
     num = E.T @ X
     den = (E.T @ E) @ A + l1
     if delta:
         d2 = delta * delta
         num = num + d2
-        den = den + d2 * A.sum(axis=0, keepdims=True)
+        den = den + d2 * A.sum(0)[None, :]
     if lg:
         num = num + lg * (G @ A.T).T
         den = den + lg * A * deg[None, :]
-    A = A * num / np.maximum(den, _TINY)
+    A = A * num / _floor(den, tiny)
     return E, A
+
+
+def _graph_to_torch(G: Any, like: Any) -> Any:
+    """A SciPy sparse matrix as a (coalesced) torch sparse COO tensor of ``like``'s dtype and
+    device."""
+    import torch
+
+    G = G.tocoo()
+    index = torch.as_tensor(np.vstack([G.row, G.col]), dtype=torch.int64)
+    return torch.sparse_coo_tensor(index, torch.as_tensor(G.data), size=G.shape,
+                                   dtype=like.dtype, device=like.device,
+                                   check_invariants=True).coalesce()
 
 
 def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] | None = None,
@@ -199,6 +213,7 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
                           lambda_graph: float = 0.1, delta: float = 0.0, radius: int = 1,
                           sigma: float | None = None, init: tuple[Array, Array] | None = None,
                           max_iter: int = 500, tol: float = 1e-7, seed: SeedLike = None,
+                          backend: str = "auto",
                           return_info: bool = False) -> Unmixing | tuple[Unmixing, Info]:
     r"""Structured sparse NMF (ℓ1 + graph Laplacian) of a hyperspectral image ``X ≈ E A``.
 
@@ -237,6 +252,10 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
         runs): the stopping rule of :func:`~refimpl.nonneg.nmf`.
     seed : int or numpy.random.Generator, optional
         Draws the random initial factors.
+    backend : {"auto", "numpy", "torch"}
+        ``"numpy"``: the reference, float64; ``"torch"``: the same updates on tensors (any
+        device, in the input's floating dtype; the graph becomes a sparse COO tensor).
+        ``"auto"``: NumPy for NumPy input, torch for tensors.
     return_info : bool
         Also return :class:`refimpl.results.Info` with ``errors`` the objective after each
         iteration (the first entry at the initial factors).
@@ -244,7 +263,7 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
     Returns
     -------
     Unmixing or (Unmixing, Info)
-        The factors as the input's array kind and floating dtype (computed in float64).
+        The factors as the input's array kind, device and floating dtype.
 
     Raises
     ------
@@ -257,8 +276,8 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
     """
     import scipy.sparse as sp
 
-    X_in, _, back = _xp.prepare(X, "X", paths=("numpy",))
-    Xn = np.asarray(X_in, dtype=np.float64)
+    X_in, path, back = _xp.prepare(X, "X", backend=backend, paths=("numpy", "torch"))
+    Xn = np.asarray(_xp.to_numpy(X_in), dtype=np.float64)
     check_nonnegative(Xn, "X")
     bands, n = Xn.shape
     r = check_rank(rank, "rank", min(bands, n))
@@ -297,11 +316,22 @@ def structured_sparse_nmf(X: Array, rank: int, *, image_shape: tuple[int, int] |
         if np.any(E < 0) or np.any(A < 0):
             raise ValueError("init factors must be nonnegative")
 
-    errors = [_objective(Xn, E, A, G, deg, l1, lg, delta)]
+    Xw: Any = Xn
+    Gw: Any = G
+    degw: Any = deg
+    tiny = _TINY
+    if path == "torch":
+        import torch
+
+        Xw = X_in
+        E, A, degw = (_xp.to_path(a, "torch", like=Xw) for a in (E, A, deg))
+        Gw = _graph_to_torch(G, Xw)
+        tiny = float(torch.finfo(Xw.dtype).tiny)
+    errors = [_objective(Xw, E, A, Gw, degw, l1, lg, delta)]
     converged = False
     for _ in range(max_iter):
-        E, A = _mu_step(Xn, E, A, G, deg, l1, lg, delta)
-        errors.append(_objective(Xn, E, A, G, deg, l1, lg, delta))
+        E, A = _mu_step(Xw, E, A, Gw, degw, l1, lg, delta, tiny)
+        errors.append(_objective(Xw, E, A, Gw, degw, l1, lg, delta))
         if _relative_stop(errors, tol):
             converged = True
             break

@@ -194,3 +194,26 @@ def test_tol_zero_runs_every_iteration():
     _, info = structured_sparse_nmf(s.X, 3, image_shape=(8, 9), max_iter=25, tol=0.0,
                                     seed=2, return_info=True)
     assert info.n_iter == 25 and len(info.errors) == 26
+
+
+@pytest.mark.parametrize("l1, lg, delta", [(0.0, 0.0, 0.0), (0.5, 0.3, 1.0)])
+def test_torch_path_matches_numpy(l1, lg, delta):
+    torch = pytest.importorskip("torch")
+    s = synthetic_unmixing(20, 3, 8, 9, snr_db=25, seed=4)
+    kw = dict(image_shape=(8, 9), lambda_l1=l1, lambda_graph=lg, delta=delta, max_iter=60,
+              tol=0.0, seed=5, return_info=True)
+    a, ia = structured_sparse_nmf(s.X, 3, **kw)
+    b, ib = structured_sparse_nmf(torch.as_tensor(s.X), 3, **kw)
+    assert isinstance(b.E, torch.Tensor) and b.E.dtype == torch.float64
+    np.testing.assert_allclose(b.E.numpy(), a.E, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.A.numpy(), a.A, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ib.errors, ia.errors, rtol=1e-10)
+    # float32 stays float32 and follows the float64 fit to single-precision accuracy
+    c = structured_sparse_nmf(torch.as_tensor(s.X, dtype=torch.float32), 3, **kw)[0]
+    assert c.E.dtype == torch.float32
+    rel = np.linalg.norm(c.E.numpy() @ c.A.numpy() - a.E @ a.A) / np.linalg.norm(a.E @ a.A)
+    assert rel < 1e-4
+    # backend="torch" on NumPy input gives NumPy back, computed on the torch path
+    d = structured_sparse_nmf(s.X, 3, backend="torch", **kw)[0]
+    assert isinstance(d.E, np.ndarray)
+    np.testing.assert_allclose(d.E, a.E, rtol=1e-10, atol=1e-12)
