@@ -765,6 +765,7 @@ def soft_impute(R: Any, reg: float, *, rank: int | None = None, max_iter: int = 
     ValueError
         If ``R`` is empty, not finite or has a repeated entry, ``reg`` is negative or
         ``rank`` is out of range.
+
     Warns
     -----
     RuntimeWarning
@@ -824,6 +825,7 @@ def soft_impute_path(R: Any, regs: ArrayLike, *, rank: int | None = None, max_it
         If ``R`` is not Interactions or a sparse matrix.
     ValueError
         As :func:`soft_impute`, or if ``regs`` is empty.
+
     Warns
     -----
     RuntimeWarning
