@@ -164,7 +164,7 @@ def test_tol_zero_runs_every_iteration():
     # nmf's stopping rule: tol = 0 never stops early, even once the objective stalls (an
     # exact fit of a planted matrix stalls after a few iterations)
     W, H = planted(12, 20, 2, 3)
-    res, info = nbmf(W @ H + 0.01, 2, seed=0, max_iter=40, tol=0.0, return_info=True)
+    _, info = nbmf(W @ H + 0.01, 2, seed=0, max_iter=40, tol=0.0, return_info=True)
     assert info.n_iter == 40 and len(info.errors) == 41
     stalled = np.flatnonzero(np.diff(info.errors) >= 0)
     assert stalled.size > 0  # the old rule (stop once no decrease) would have stopped here
